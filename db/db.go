@@ -1,0 +1,264 @@
+// Package db opens oclcbot's SQLite database (one file, WAL mode) and gives
+// the packages that own tables in it three things: versioned migrations per
+// component, a pool of read-only connections, and group-committed writes.
+//
+// All writes go through one connection. Write queues a function; a single
+// writer goroutine runs as many queued functions as are waiting inside one
+// transaction (each in its own SAVEPOINT, so one failing function does not
+// undo the others), commits once, and only then returns to each caller. With
+// synchronous=FULL that makes every acknowledged write durable across power
+// loss while paying one fsync per batch instead of one per write.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("db: database closed")
+
+// Synchronous levels accepted by Options.Synchronous.
+const (
+	SyncFull   = "FULL"   // every commit survives power loss (default)
+	SyncNormal = "NORMAL" // commits survive a process crash, not power loss
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Synchronous is SQLite's synchronous level for the writer: SyncFull
+	// (default) or SyncNormal.
+	Synchronous string
+	// MaxBatch bounds how many queued writes share one transaction
+	// (default 256).
+	MaxBatch int
+	// Readers is the size of the read-only connection pool (default 4).
+	Readers int
+	// Logger receives writer errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	path   string
+	w      *sql.DB
+	r      *sql.DB
+	log    *slog.Logger
+	max    int
+	reqs   chan *writeReq
+	quit   chan struct{}
+	done   chan struct{}
+	closeM sync.Once
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string, opt Options) (*DB, error) {
+	if opt.Synchronous == "" {
+		opt.Synchronous = SyncFull
+	}
+	if opt.Synchronous != SyncFull && opt.Synchronous != SyncNormal {
+		return nil, fmt.Errorf("db: synchronous must be %s or %s, not %q", SyncFull, SyncNormal, opt.Synchronous)
+	}
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 256
+	}
+	if opt.Readers <= 0 {
+		opt.Readers = 4
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	w, err := sql.Open("sqlite", dsn(path, opt.Synchronous, false))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The first connection creates the file and switches it to WAL, so do
+	// it before any reader opens the file.
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	var mode string
+	if err := w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		w.Close()
+		if err == nil {
+			err = fmt.Errorf("journal mode is %q, want wal", mode)
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, opt.Synchronous, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opt.Readers)
+	r.SetMaxIdleConns(opt.Readers)
+	d := &DB{
+		path: path, w: w, r: r, log: opt.Logger, max: opt.MaxBatch,
+		reqs: make(chan *writeReq, opt.MaxBatch),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go d.writer()
+	return d, nil
+}
+
+func dsn(path, sync string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+sync+")")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Path returns the database file's path.
+func (d *DB) Path() string { return d.path }
+
+// Reader returns the pool of read-only connections. Reads see only
+// committed data.
+func (d *DB) Reader() *sql.DB { return d.r }
+
+// Write runs fn inside a write transaction and returns once that
+// transaction has committed (nil) or fn's error, the commit's error, or
+// ctx's error if ctx ended before fn started. fn may share its transaction
+// with other queued writes but runs in its own savepoint: when fn returns
+// an error, only fn's changes are rolled back. fn must not keep tx, and must
+// not call Write (that would deadlock). Once fn has started, Write waits
+// for the commit even if ctx ends, so the caller always learns the result.
+func (d *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case d.reqs <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.quit:
+		return ErrClosed
+	}
+	return <-req.done
+}
+
+func (d *DB) writer() {
+	defer close(d.done)
+	batch := make([]*writeReq, 0, d.max)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-d.reqs:
+			batch = append(batch, req)
+		case <-d.quit:
+			d.drain()
+			return
+		}
+	fill:
+		for len(batch) < d.max {
+			select {
+			case req := <-d.reqs:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		d.run(batch)
+	}
+}
+
+// drain fails writes still queued at Close.
+func (d *DB) drain() {
+	for {
+		select {
+		case req := <-d.reqs:
+			req.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+func (d *DB) run(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	tx, err := d.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		d.log.Error("begin write transaction", "err", err)
+		for _, req := range batch {
+			req.done <- fmt.Errorf("begin transaction: %w", err)
+		}
+		return
+	}
+	for i, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = d.runOne(tx, req)
+	}
+	if err := tx.Commit(); err != nil {
+		d.log.Error("commit write transaction", "err", err, "writes", len(batch))
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("commit: %w", err)
+			}
+		}
+	}
+	for i, req := range batch {
+		req.done <- errs[i]
+	}
+}
+
+// runOne runs one write in its own savepoint, rolling the savepoint back
+// when the write fails or panics.
+func (d *DB) runOne(tx *sql.Tx, req *writeReq) (err error) {
+	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("panic in database write", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in database write: %v", p)
+		}
+		if err != nil {
+			if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+			}
+		}
+		if _, rerr := tx.Exec("RELEASE w"); rerr != nil && err == nil {
+			err = fmt.Errorf("release savepoint: %w", rerr)
+		}
+	}()
+	return req.fn(tx)
+}
+
+// Close stops the writer (failing writes still queued with ErrClosed, after
+// the batch in progress commits) and closes every connection.
+func (d *DB) Close() error {
+	var err error
+	d.closeM.Do(func() {
+		close(d.quit)
+		<-d.done
+		err = errors.Join(d.r.Close(), d.w.Close())
+	})
+	return err
+}
