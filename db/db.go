@@ -158,7 +158,20 @@ func (d *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	case <-d.quit:
 		return ErrClosed
 	}
-	return <-req.done
+	// The send above can win over a concurrent Close (both cases ready),
+	// leaving req in the queue after the writer has drained it: wait for
+	// the writer's answer or its end, never forever.
+	select {
+	case err := <-req.done:
+		return err
+	case <-d.done:
+		select {
+		case err := <-req.done: // answered just before it stopped
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 func (d *DB) writer() {

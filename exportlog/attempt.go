@@ -60,6 +60,7 @@ const (
 	CauseUpstreamDown    = "upstream-down"    // relay upstream refused or unreachable
 	CauseUpstreamTimeout = "upstream-timeout" // relay upstream did not answer in time
 	CauseUpstreamError   = "upstream-error"   // relay upstream answered with an error
+	CauseDropped         = "dropped"          // an operator dropped a queued record: it was never delivered and must be exported again
 	CauseClientGone      = "client-gone"      // the client went away before the reply
 	CauseIncomplete      = "incomplete"       // the request ended before a whole record arrived
 	CauseReadTimeout     = "read-timeout"     // the client stopped sending

@@ -1,0 +1,322 @@
+package exportlog
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oclcbot/oclcbot/db"
+)
+
+// Component is the name under which the export log migrates its tables in
+// the shared database.
+const Component = "exportlog"
+
+// Defaults for Options' zero values.
+const (
+	// DefaultRetention is how long attempts are kept: half a year covers a
+	// semester's worth of "what happened to the record I exported in
+	// March" questions and any incident review.
+	DefaultRetention = 180 * 24 * time.Hour
+	// DefaultPruneEvery is how often RunPruner deletes expired attempts.
+	DefaultPruneEvery = time.Hour
+	// DefaultPollEvery is how often a waiting Subscription looks for
+	// attempts appended by another process (the CLI), which cannot wake
+	// it. Attempts appended through this Log wake it at once.
+	DefaultPollEvery = 5 * time.Second
+)
+
+// pruneBatch bounds the rows one pruning transaction deletes, so that
+// pruning a large backlog never holds the shared writer for long.
+const pruneBatch = 2000
+
+// Errors.
+var (
+	// ErrNotFound is returned by Get for an ID that is not in the log
+	// (never appended, or pruned).
+	ErrNotFound = errors.New("exportlog: no such attempt")
+	// ErrClosed is returned by Subscription.Next and Append after Close.
+	ErrClosed = errors.New("exportlog: log closed")
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Retention is how long an attempt is kept, counted from its Time
+	// (DefaultRetention when 0; negative: forever).
+	Retention time.Duration
+	// PruneEvery is the interval of RunPruner (DefaultPruneEvery when 0).
+	PruneEvery time.Duration
+	// PollEvery is how often a waiting Subscription checks the database
+	// for attempts it was not woken for (DefaultPollEvery when 0).
+	PollEvery time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Logger receives pruning reports and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Log is the export log stored in the shared database. It is safe for
+// concurrent use.
+type Log struct {
+	d   *db.DB
+	opt Options
+	log *slog.Logger
+
+	mu     sync.Mutex
+	wake   chan struct{} // closed and replaced after every commit
+	closed chan struct{}
+	once   sync.Once
+
+	stmtMu sync.Mutex
+	stmtTx *sql.Tx   // the transaction stmt was prepared in
+	stmt   *sql.Stmt // the INSERT, prepared in stmtTx
+
+	afterPrune func(n int64) // test hook
+}
+
+var migrations = []db.Migration{{Version: 1, SQL: `
+CREATE TABLE export_attempts (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, so ID cursors survive pruning
+	request_id    INTEGER NOT NULL,
+	time_ns       INTEGER NOT NULL,
+	done_ns       INTEGER NOT NULL,
+	remote_addr   TEXT NOT NULL,
+	user_name     TEXT NOT NULL,
+	target        TEXT NOT NULL,
+	record_index  INTEGER NOT NULL,
+	follows       INTEGER NOT NULL,
+	oclc          TEXT NOT NULL,
+	title         TEXT NOT NULL,
+	system_number TEXT NOT NULL,
+	outcome       TEXT NOT NULL,
+	class         TEXT NOT NULL,
+	cause         TEXT NOT NULL,
+	detail        TEXT NOT NULL,
+	reply         TEXT NOT NULL,
+	upstream      TEXT NOT NULL,
+	decode_ns     INTEGER NOT NULL,
+	store_ns      INTEGER NOT NULL,
+	elapsed_ns    INTEGER NOT NULL,
+	-- The record as received. When it is a part of request (the usual
+	-- one-record export), record is NULL and record_at/record_len locate it
+	-- there instead of storing it twice.
+	record        BLOB,
+	record_at     INTEGER,
+	record_len    INTEGER,
+	request       BLOB
+);
+-- Every index is paid for on each export's insert, so only two: time
+-- (pruning, and every listing by period) and OCLC number ("what happened
+-- to the record I exported"). Other filters scan a period.
+CREATE INDEX export_attempts_time ON export_attempts (time_ns);
+CREATE INDEX export_attempts_oclc ON export_attempts (oclc) WHERE oclc <> '';
+`}}
+
+// Open migrates the export log's tables in d (component "exportlog") and
+// returns the log. d stays the caller's to close, after the Log.
+func Open(ctx context.Context, d *db.DB, opt Options) (*Log, error) {
+	if opt.Retention == 0 {
+		opt.Retention = DefaultRetention
+	}
+	if opt.PruneEvery <= 0 {
+		opt.PruneEvery = DefaultPruneEvery
+	}
+	if opt.PollEvery <= 0 {
+		opt.PollEvery = DefaultPollEvery
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := d.Migrate(ctx, Component, migrations); err != nil {
+		return nil, fmt.Errorf("open export log: %w", err)
+	}
+	return &Log{
+		d:      d,
+		opt:    opt,
+		log:    opt.Logger.With(slog.String("component", Component)),
+		wake:   make(chan struct{}),
+		closed: make(chan struct{}),
+	}, nil
+}
+
+// Close wakes every Subscription waiting in Next, which then returns
+// ErrClosed, and makes Append fail with ErrClosed. It does not close the
+// database.
+func (l *Log) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *Log) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitChan returns the channel the next commit closes.
+func (l *Log) waitChan() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.wake
+}
+
+// notify wakes every waiting subscriber. It never blocks.
+func (l *Log) notify() {
+	l.mu.Lock()
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// Append records attempts in one transaction, in order, and returns once
+// it has committed. It assigns each attempt its ID (increasing in commit
+// order, never reused) and a zero Time becomes the current time; nothing
+// else in the attempts is changed or retained. After the commit every
+// Subscription is woken. On error no attempt was recorded and their IDs
+// are left zero.
+//
+// An attempt that already has an ID, or whose Outcome or Class is not one
+// of the package's constants, is refused (nothing is recorded).
+func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	if l.isClosed() {
+		return ErrClosed
+	}
+	for i, a := range attempts {
+		if err := check(a); err != nil {
+			return fmt.Errorf("append export attempt %d: %w", i, err)
+		}
+	}
+	now := l.opt.Now()
+	ids := make([]int64, len(attempts))
+	err := l.d.Write(ctx, func(tx *sql.Tx) error {
+		for i, a := range attempts {
+			id, err := l.insert(tx, a, now)
+			if err != nil {
+				return err
+			}
+			ids[i] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append export attempts: %w", err)
+	}
+	for i, a := range attempts {
+		a.ID = ids[i]
+		if a.Time.IsZero() {
+			a.Time = now
+		}
+	}
+	l.notify()
+	return nil
+}
+
+func check(a *Attempt) error {
+	if a == nil {
+		return errors.New("nil attempt")
+	}
+	if a.ID != 0 {
+		return fmt.Errorf("already recorded as attempt %d", a.ID)
+	}
+	switch a.Outcome {
+	case OutcomeAdded, OutcomeMerged, OutcomeDuplicate, OutcomeRelayed, OutcomeQueued,
+		OutcomeDelivered, OutcomeCanary, OutcomeRejected, OutcomeFailed:
+	default:
+		return fmt.Errorf("unknown outcome %q", a.Outcome)
+	}
+	switch a.Class {
+	case ClassNone, ClassSystem, ClassTransport, ClassRecord:
+	default:
+		return fmt.Errorf("unknown class %q", a.Class)
+	}
+	return nil
+}
+
+func (l *Log) insert(tx *sql.Tx, a *Attempt, now time.Time) (int64, error) {
+	t := a.Time
+	if t.IsZero() {
+		t = now
+	}
+	record := a.Record
+	var recordAt, recordLen sql.NullInt64
+	if len(record) > 0 && len(a.Request) > 0 {
+		if i := bytes.Index(a.Request, record); i >= 0 {
+			recordAt = sql.NullInt64{Int64: int64(i), Valid: true}
+			recordLen = sql.NullInt64{Int64: int64(len(record)), Valid: true}
+			record = nil
+		}
+	}
+	stmt, err := l.insertStmt(tx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := stmt.Exec(int64(a.RequestID), timeNS(t), timeNS(a.Done), a.RemoteAddr, a.User, a.Target, a.RecordIndex, a.Follows,
+		a.OCLCNumber, a.Title, a.SystemNumber, string(a.Outcome), string(a.Class), a.Cause, a.Detail, a.Reply, a.Upstream,
+		int64(a.Decode), int64(a.Store), int64(a.Elapsed), nullBlob(record), recordAt, recordLen, nullBlob(a.Request))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+const insertSQL = `INSERT INTO export_attempts (
+	request_id, time_ns, done_ns, remote_addr, user_name, target, record_index, follows,
+	oclc, title, system_number, outcome, class, cause, detail, reply, upstream,
+	decode_ns, store_ns, elapsed_ns, record, record_at, record_len, request)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertStmt returns the INSERT prepared in tx. The database's writer
+// runs many queued writes in one transaction, so preparing once per
+// transaction rather than once per attempt saves most of the cost of an
+// append (SQLite's parser). The statement is closed by database/sql when
+// tx ends; keeping the *sql.Tx pointer for comparison keeps it from being
+// collected, so a later transaction can never have the same address.
+func (l *Log) insertStmt(tx *sql.Tx) (*sql.Stmt, error) {
+	l.stmtMu.Lock()
+	defer l.stmtMu.Unlock()
+	if l.stmtTx == tx {
+		return l.stmt, nil
+	}
+	stmt, err := tx.Prepare(insertSQL)
+	if err != nil {
+		return nil, err
+	}
+	l.stmtTx, l.stmt = tx, stmt
+	return stmt, nil
+}
+
+// nullBlob stores nil as NULL and keeps an empty slice distinguishable.
+func nullBlob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func timeNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
