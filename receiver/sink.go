@@ -57,6 +57,8 @@ type Result struct {
 	SystemNumber string          // the local record stored, overlaid or targeted ("000123456" style, or the upstream's number when known)
 	Sharing      []string        // system numbers of other catalog records that share the OCLC number (for the reply's duplicate hint)
 	Previous     *Previous       // for OutcomeDuplicate: the earlier export it repeats
+	Policy       DuplicatePolicy // for OutcomeDuplicate: what was done with the repeat ("" means DuplicateSkip: nothing changed)
+	Uncertain    bool            // for OutcomeFailed: the record may have been stored anyway (an upstream that took the whole record and did not answer), so the reply must not invite a re-export
 	Upstream     string          // the upstream's reply, verbatim (relay)
 	Reply        string          // when not empty, sent to the cataloger verbatim instead of the rendered template (relay passes the upstream's reply back)
 	Elapsed      time.Duration   // time spent storing or forwarding

@@ -1,0 +1,500 @@
+// Package receiver is oclcbot's import pipeline. It implements
+// gateway.Handler: for each export request it authenticates the login,
+// and for each record, in order, decodes it strictly, converts MARC-8 to
+// UTF-8 (keeping the original bytes), reads its identifiers, applies the
+// library's import rules (rules.go), hashes its content, and hands the
+// request's records to a Sink (the embedded catalog, or the relay to the
+// ILS). Only when the Sink has returned, its outcome final and committed,
+// does it write the reply: one line per record, from the reply.*
+// templates, telling the cataloger what happened, the system number, the
+// OCLC number and what to do next.
+//
+// Every attempt, successful or not, and every request-level failure (a
+// wrong password, a protocol error, a client that vanished) is appended
+// to the export log before the reply is returned.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/oclcbot/oclcbot/exportlog"
+	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/templates"
+)
+
+// TargetListener is the export log Target of request-level events: they
+// concern the Connexion listener, not a sink.
+const TargetListener = "listener"
+
+// maxLoggedUser bounds the login name kept in the export log: it comes
+// from the network.
+const maxLoggedUser = 256
+
+// AttemptLog is where the receiver records attempts: *exportlog.Log.
+type AttemptLog interface {
+	// Append records attempts durably, assigning their IDs.
+	Append(ctx context.Context, attempts ...*exportlog.Attempt) error
+}
+
+// Config configures New.
+type Config struct {
+	// Sink stores or forwards the records. Required.
+	Sink Sink
+	// Log records every attempt. Required.
+	Log AttemptLog
+	// Templates holds the reply.* blocks; nil means the embedded
+	// defaults.
+	Templates *templates.Set
+
+	// Accounts are the logins allowed to export. With none, Open must
+	// be set.
+	Accounts []Account
+	// Open accepts exports without checking any password. Only for a
+	// listener bound to loopback with no accounts (see
+	// CheckListenerSecurity); New refuses Open together with Accounts.
+	Open bool
+	// Canary is the probe's login, whose exports the sink must not
+	// store.
+	Canary Canary
+	// TargetPrefix marks a targeting 035 $a, e.g. "(HVD01)"; empty
+	// disables targeting.
+	TargetPrefix string
+	// RateLimit bounds failed logins per client address.
+	RateLimit RateLimit
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the receiver's logs (never a password); nil means
+	// slog.Default(). Lines carry component=receiver.
+	Logger *slog.Logger
+}
+
+// Receiver is the import pipeline: a gateway.Handler and
+// gateway.FailureObserver. Set its ErrorReply method as the
+// gateway.Server's ErrorReply so that every reply comes from the
+// templates. It is safe for concurrent use.
+type Receiver struct {
+	cfg     Config
+	auth    *authenticator // nil on an open listener
+	limit   *limiter
+	replies *replies
+	log     *slog.Logger
+	now     func() time.Time
+	recent  *recentReplies
+}
+
+var (
+	_ gateway.Handler         = (*Receiver)(nil)
+	_ gateway.FailureObserver = (*Receiver)(nil)
+)
+
+// New checks cfg (accounts and their password hashes, the reply
+// templates) and returns a Receiver.
+func New(cfg Config) (*Receiver, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("receiver: no sink")
+	}
+	if cfg.Log == nil {
+		return nil, errors.New("receiver: no export log")
+	}
+	if cfg.Open && len(cfg.Accounts) > 0 {
+		return nil, errors.New("receiver: an open listener takes no accounts (with accounts, every export needs a password)")
+	}
+	if !cfg.Open && len(cfg.Accounts) == 0 && (cfg.Canary.User == "" || cfg.Canary.Password == "") {
+		return nil, errors.New("receiver: no accounts are configured and the listener is not open, so no export could ever be accepted")
+	}
+	if cfg.Templates == nil {
+		t, err := templates.Load("")
+		if err != nil {
+			return nil, fmt.Errorf("receiver: %w", err)
+		}
+		cfg.Templates = t
+	}
+	if err := checkReplies(cfg.Templates); err != nil {
+		return nil, fmt.Errorf("receiver: reply templates: %w", err)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Receiver{
+		cfg:     cfg,
+		limit:   newLimiter(cfg.RateLimit, cfg.Now),
+		replies: &replies{t: cfg.Templates, prefix: cfg.TargetPrefix},
+		log:     cfg.Logger.With(slog.String("component", "receiver")),
+		now:     cfg.Now,
+		recent:  newRecentReplies(recentCapacity),
+	}
+	if !cfg.Open {
+		a, err := newAuthenticator(cfg.Accounts, cfg.Canary)
+		if err != nil {
+			return nil, fmt.Errorf("receiver: %w", err)
+		}
+		r.auth = a
+	}
+	return r, nil
+}
+
+// exportState is what ServeExport knows about a request so far, for the
+// panic handler.
+type exportState struct {
+	req      *gateway.Request
+	user     string
+	received time.Time
+	records  []*recordState
+	sinkUsed bool // Deliver was called: records may be stored
+	logged   bool // the attempts were appended
+}
+
+// recordState is one record's way through the pipeline.
+type recordState struct {
+	item      *Item
+	notes     string   // what the rules did
+	refused   *refusal // refused before the sink
+	res       *Result  // the sink's verdict
+	uncertain bool     // failed after the sink may have stored it
+	decode    time.Duration
+}
+
+// ServeExport handles one export request (gateway.Handler): see the
+// package comment. It never panics; a bug in the pipeline or the sink
+// gets a failure reply that does not claim the record was saved or lost,
+// is logged with its stack and recorded as ClassSystem/CauseInternal.
+func (r *Receiver) ServeExport(ctx context.Context, req *gateway.Request) (reply string) {
+	st := &exportState{req: req, received: req.Received}
+	if st.received.IsZero() {
+		st.received = r.now()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			reply = r.recovered(ctx, st, p)
+		}
+	}()
+	user, password := req.Credentials()
+	st.user = clip(user, maxLoggedUser)
+
+	exp := &Export{Request: req}
+	var acct *account
+	if r.auth == nil {
+		exp.Canary = r.cfg.Canary.User != "" && user == r.cfg.Canary.User
+	} else {
+		key := limitKey(req.RemoteAddr)
+		if wait, blocked := r.limit.blocked(key); blocked {
+			wait = wait.Truncate(time.Second) + time.Second
+			return r.requestEvent(ctx, st, exportlog.OutcomeRejected, exportlog.ClassRecord, exportlog.CauseRateLimited,
+				ReplyRateLimit, ReplyData{Wait: wait},
+				fmt.Sprintf("refused without checking the password: too many failed logins from %s; blocked for %s more", key, wait))
+		}
+		res, err := r.auth.check(ctx, user, password)
+		if err != nil {
+			return r.requestEvent(ctx, st, exportlog.OutcomeFailed, exportlog.ClassSystem, exportlog.CauseInternal,
+				ReplyFailed, ReplyData{Problem: "the server is shutting down"}, "login not checked: "+err.Error())
+		}
+		if !res.ok {
+			r.limit.fail(key)
+			return r.requestEvent(ctx, st, exportlog.OutcomeRejected, exportlog.ClassRecord, exportlog.CauseAuth,
+				ReplyAuth, ReplyData{}, r.authDetail(user, password))
+		}
+		acct, exp.Canary = res.account, res.canary
+		exp.User = user
+	}
+
+	n := len(req.Records)
+	if n == 0 {
+		return r.requestEvent(ctx, st, exportlog.OutcomeRejected, exportlog.ClassTransport, exportlog.CauseProtocol,
+			ReplyEmpty, ReplyData{}, "the request ended without a record")
+	}
+	st.records = make([]*recordState, n)
+	for i, raw := range req.Records {
+		t := r.now()
+		rs := r.prepareSafe(raw, i, acct)
+		rs.decode = r.now().Sub(t)
+		st.records[i] = rs
+		if rs.refused == nil {
+			exp.Items = append(exp.Items, rs.item)
+		}
+	}
+	var store time.Duration
+	if len(exp.Items) > 0 {
+		st.sinkUsed = true
+		t := r.now()
+		results := r.cfg.Sink.Deliver(ctx, exp)
+		store = r.now().Sub(t)
+		r.settle(st, results)
+	}
+	return r.finish(ctx, st, store)
+}
+
+// authDetail says why a login failed, for the systems office (never the
+// password).
+func (r *Receiver) authDetail(user, password string) string {
+	switch {
+	case user == "":
+		return "no Login ID was sent"
+	case password == "":
+		return fmt.Sprintf("login %q sent no password", clip(user, maxLoggedUser))
+	case r.auth.accounts[user] == nil && user != r.cfg.Canary.User:
+		return fmt.Sprintf("unknown login %q", clip(user, maxLoggedUser))
+	}
+	return fmt.Sprintf("wrong password for login %q", user)
+}
+
+// prepareSafe runs prepare, turning a panic into a system failure of
+// this record only.
+func (r *Receiver) prepareSafe(raw []byte, i int, acct *account) (rs *recordState) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("panic while preparing a record", slog.Int("record", i+1), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			rs = &recordState{item: &Item{Index: i, Raw: raw}, refused: &refusal{
+				outcome: exportlog.OutcomeFailed, class: exportlog.ClassSystem, cause: exportlog.CauseInternal,
+				problem: failureProblem(exportlog.CauseInternal), detail: fmt.Sprintf("internal error while preparing the record: panic: %v", p),
+			}}
+		}
+	}()
+	item, notes, rf := r.prepare(raw, i, acct)
+	return &recordState{item: item, notes: notes, refused: rf}
+}
+
+// settle matches the sink's results to the records it was given.
+func (r *Receiver) settle(st *exportState, results []Result) {
+	k := 0
+	for _, rs := range st.records {
+		if rs.refused != nil {
+			continue
+		}
+		if k >= len(results) {
+			rs.uncertain = true
+			rs.res = &Result{Outcome: exportlog.OutcomeFailed, Class: exportlog.ClassSystem, Cause: exportlog.CauseInternal,
+				Detail: fmt.Sprintf("the sink %s returned %d results for %d records", r.cfg.Sink.Name(), len(results), k+1)}
+			continue
+		}
+		res := results[k]
+		k++
+		if !knownOutcome(res.Outcome) || !knownClass(res.Class) {
+			res = Result{Outcome: exportlog.OutcomeFailed, Class: exportlog.ClassSystem, Cause: exportlog.CauseInternal,
+				Detail: fmt.Sprintf("the sink %s returned outcome %q, class %q", r.cfg.Sink.Name(), res.Outcome, res.Class)}
+			rs.uncertain = true
+		}
+		rs.uncertain = rs.uncertain || res.Uncertain
+		rs.res = &res
+	}
+	if k < len(results) {
+		r.log.Error("the sink returned more results than records", slog.String("sink", r.cfg.Sink.Name()),
+			slog.Int("results", len(results)), slog.Int("records", k))
+	}
+}
+
+func knownOutcome(o exportlog.Outcome) bool {
+	switch o {
+	case exportlog.OutcomeAdded, exportlog.OutcomeMerged, exportlog.OutcomeDuplicate, exportlog.OutcomeRelayed,
+		exportlog.OutcomeQueued, exportlog.OutcomeDelivered, exportlog.OutcomeCanary, exportlog.OutcomeRejected, exportlog.OutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func knownClass(c exportlog.Class) bool {
+	switch c {
+	case exportlog.ClassNone, exportlog.ClassSystem, exportlog.ClassTransport, exportlog.ClassRecord:
+		return true
+	}
+	return false
+}
+
+// finish renders the replies, records the attempts and returns the reply.
+func (r *Receiver) finish(ctx context.Context, st *exportState, store time.Duration) string {
+	req := st.req
+	n := len(st.records)
+	lines := make([]string, n)
+	attempts := make([]*exportlog.Attempt, n)
+	for i, rs := range st.records {
+		a, d := r.attemptFor(st, rs, store)
+		d.Number, d.Count = i+1, n
+		if rs.res != nil && rs.res.Reply != "" {
+			lines[i] = strings.TrimSpace(rs.res.Reply)
+		} else {
+			block := r.replies.blockFor(a.Outcome, a.Cause)
+			line, err := r.replies.render(block, d)
+			if err != nil {
+				r.log.Error("cannot render a reply", slog.String("block", block), slog.Any("err", err))
+				line = fallbackReply
+			}
+			lines[i] = line
+		}
+		a.Reply = lines[i]
+		attempts[i] = a
+	}
+	done := r.now()
+	for _, a := range attempts {
+		a.Done, a.Elapsed = done, done.Sub(st.received)
+	}
+	attempts[0].Request = req.Raw
+	r.record(ctx, st, attempts...)
+	for _, a := range attempts {
+		r.logAttempt(ctx, a)
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// attemptFor builds the export log entry and the reply data of a record.
+func (r *Receiver) attemptFor(st *exportState, rs *recordState, store time.Duration) (*exportlog.Attempt, ReplyData) {
+	it := rs.item
+	a := &exportlog.Attempt{
+		RequestID: st.req.ID, Time: st.received, RemoteAddr: remote(st.req), User: st.user,
+		Target: r.cfg.Sink.Name(), RecordIndex: it.Index, OCLCNumber: it.OCLCNumber, Title: it.Title,
+		Decode: rs.decode, Record: it.Raw,
+	}
+	d := ReplyData{OCLCNumber: it.OCLCNumber, Title: it.Title, Target: it.Target}
+	details := []string{}
+	if rs.notes != "" {
+		details = append(details, "rules: "+rs.notes)
+	}
+	switch {
+	case rs.refused != nil:
+		f := rs.refused
+		a.Outcome, a.Class, a.Cause = f.outcome, f.class, f.cause
+		details = append(details, f.detail)
+		d.Problem = f.problem
+	case rs.res != nil:
+		res := rs.res
+		a.Outcome, a.Class, a.Cause = res.Outcome, res.Class, res.Cause
+		a.SystemNumber, a.Upstream = res.SystemNumber, res.Upstream
+		a.Store = res.Elapsed
+		if a.Store == 0 {
+			a.Store = store
+		}
+		if res.Detail != "" {
+			details = append(details, res.Detail)
+		}
+		d.SystemNumber, d.Sharing = res.SystemNumber, res.Sharing
+		if res.Previous != nil {
+			d.PreviousSystemNumber, d.PreviousTime = res.Previous.SystemNumber, res.Previous.Time
+		}
+		d.Policy = string(res.Policy)
+		if d.Policy == "" {
+			d.Policy = string(DuplicateSkip)
+		}
+		if res.Outcome == exportlog.OutcomeFailed {
+			d.Problem = failureProblem(res.Cause)
+		} else if res.Outcome == exportlog.OutcomeRejected {
+			d.Problem = "the catalog refused it"
+		}
+	}
+	d.Uncertain = rs.uncertain
+	d.Outcome, d.Cause = string(a.Outcome), a.Cause
+	a.Detail = strings.Join(details, "; ")
+	return a, d
+}
+
+// requestEvent answers and records a request-level outcome (no record
+// was handled).
+func (r *Receiver) requestEvent(ctx context.Context, st *exportState, outcome exportlog.Outcome, class exportlog.Class, cause, block string, d ReplyData, detail string) string {
+	d.Outcome, d.Cause, d.Count = string(outcome), cause, len(st.req.Records)
+	line, err := r.replies.render(block, d)
+	if err != nil {
+		r.log.Error("cannot render a reply", slog.String("block", block), slog.Any("err", err))
+		line = fallbackReply
+	}
+	done := r.now()
+	a := &exportlog.Attempt{
+		RequestID: st.req.ID, Time: st.received, Done: done, RemoteAddr: remote(st.req), User: st.user,
+		Target: TargetListener, RecordIndex: -1, Outcome: outcome, Class: class, Cause: cause, Detail: detail,
+		Reply: line, Elapsed: done.Sub(st.received), Request: st.req.Raw,
+	}
+	r.record(ctx, st, a)
+	r.logAttempt(ctx, a)
+	return line + "\n"
+}
+
+// record appends attempts to the export log (even if ctx was cancelled:
+// what happened must be recorded) and remembers the reply in case the
+// client turns out to be gone.
+func (r *Receiver) record(ctx context.Context, st *exportState, attempts ...*exportlog.Attempt) {
+	st.logged = true
+	if err := r.cfg.Log.Append(context.WithoutCancel(ctx), attempts...); err != nil {
+		r.log.Error("cannot record export attempts in the export log", slog.Any("err", err),
+			slog.Any("request", st.req), slog.Int("attempts", len(attempts)))
+	}
+	var replies []string
+	for _, a := range attempts {
+		replies = append(replies, a.Reply)
+	}
+	r.recent.put(st.req, attempts[0].ID, strings.Join(replies, "\n"))
+}
+
+// logAttempt writes one slog line per attempt: failures at a level
+// matching their class, successes at debug.
+func (r *Receiver) logAttempt(ctx context.Context, a *exportlog.Attempt) {
+	level := slog.LevelDebug
+	switch a.Class {
+	case exportlog.ClassRecord, exportlog.ClassTransport:
+		level = slog.LevelInfo
+	case exportlog.ClassSystem:
+		level = slog.LevelWarn
+		if a.Cause == exportlog.CauseInternal {
+			level = slog.LevelError
+		}
+	}
+	if !r.log.Enabled(ctx, level) {
+		return
+	}
+	r.log.LogAttrs(ctx, level, "export "+string(a.Outcome),
+		slog.Int64("attempt", a.ID), slog.Uint64("request", a.RequestID), slog.Int("record", a.RecordIndex+1),
+		slog.String("remote", a.RemoteAddr), slog.String("user", a.User), slog.String("target", a.Target),
+		slog.String("oclc", a.OCLCNumber), slog.String("system_number", a.SystemNumber),
+		slog.String("class", string(a.Class)), slog.String("cause", a.Cause), slog.String("detail", a.Detail),
+		slog.Duration("elapsed", a.Elapsed))
+}
+
+// recovered handles a panic in ServeExport outside prepare: the records
+// not yet recorded are recorded as internal failures, uncertain if the
+// sink had been called.
+func (r *Receiver) recovered(ctx context.Context, st *exportState, p any) string {
+	r.log.Error("panic while handling an export", slog.Any("request", st.req), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+	d := ReplyData{Outcome: string(exportlog.OutcomeFailed), Cause: exportlog.CauseInternal,
+		Problem: failureProblem(exportlog.CauseInternal), Uncertain: st.sinkUsed, Count: len(st.req.Records)}
+	line, err := r.replies.render(ReplyFailed, d)
+	if err != nil {
+		line = fallbackReply
+	}
+	if st.logged {
+		return line + "\n"
+	}
+	detail := fmt.Sprintf("internal error: panic: %v", p)
+	if st.sinkUsed {
+		detail += " (after the records were handed to " + r.cfg.Sink.Name() + ": they may have been stored)"
+	}
+	done := r.now()
+	a := &exportlog.Attempt{
+		RequestID: st.req.ID, Time: st.received, Done: done, RemoteAddr: remote(st.req), User: st.user,
+		Target: TargetListener, RecordIndex: -1, Outcome: exportlog.OutcomeFailed, Class: exportlog.ClassSystem,
+		Cause: exportlog.CauseInternal, Detail: detail, Reply: line, Elapsed: done.Sub(st.received), Request: st.req.Raw,
+	}
+	func() {
+		defer func() { recover() }() // the log itself failing must not take the server down
+		r.record(ctx, st, a)
+	}()
+	return line + "\n"
+}
+
+func remote(req *gateway.Request) string {
+	if req.RemoteAddr == nil {
+		return ""
+	}
+	return req.RemoteAddr.String()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

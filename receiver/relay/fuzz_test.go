@@ -1,0 +1,47 @@
+package relay
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzClassify feeds the reply classifier arbitrary upstream bytes. It
+// must never panic, must be deterministic, and must keep the rules' one
+// safety promise: nothing that looks like an error or nothing at all is
+// taken for an import, and a system number is always text of the reply.
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{
+		"Success.  Batch number 17 - biblio record number 4242 added to Koha.\n\nhttp://x/?biblionumber=4242",
+		"Bad request", "Unsuccessful request", "x.  Please contact administrator.",
+		"Import ok\n", "Error: /authn/login returned status 400\n",
+		"Successfully imported 1 records using merge profile 'P'\n", "Failed to import 1 records\n",
+		"Input docx merged into ABC01.000271652", "New record 000123456 added", "",
+		"\x00\xff\xfe", "added\nerror", strings.Repeat("9", 300) + " added",
+	} {
+		f.Add(s)
+	}
+	p := DefaultPatterns()
+	f.Fuzz(func(t *testing.T, reply string) {
+		c := p.Classify(reply)
+		if c2 := p.Classify(reply); c2 != c {
+			t.Fatalf("not deterministic: %+v then %+v", c, c2)
+		}
+		switch c.Verdict {
+		case VerdictImported, VerdictFailed, VerdictUnrecognised:
+		default:
+			t.Fatalf("verdict %v", c.Verdict)
+		}
+		if strings.TrimSpace(reply) == "" && c.Verdict != VerdictFailed && len(reply) <= MaxClassifyBytes {
+			t.Fatalf("blank reply %q classified %v", reply, c.Verdict)
+		}
+		if c.Verdict == VerdictImported && strings.TrimSpace(reply) == "" {
+			t.Fatalf("blank reply of %d bytes classified imported", len(reply))
+		}
+		if c.Verdict == VerdictImported && strings.HasPrefix(strings.TrimSpace(reply), "Error:") {
+			t.Fatalf("error reply %q classified imported", reply)
+		}
+		if c.SystemNumber != "" && (c.Verdict != VerdictImported || !strings.Contains(reply, c.SystemNumber)) {
+			t.Fatalf("system number %q from %q (%v)", c.SystemNumber, reply, c.Verdict)
+		}
+	})
+}

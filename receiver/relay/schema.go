@@ -1,0 +1,86 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/oclcbot/oclcbot/db"
+)
+
+// Component is the name under which the relay migrates its tables in the
+// shared database.
+const Component = "relay"
+
+// migrations are the relay's tables. Times are Unix nanoseconds (0 =
+// never), as in the export log.
+//
+// relay_queue holds every record the relay could not hand to the
+// upstream at once, in arrival order (id), from the moment the cataloger
+// was told it was queued until long after it was delivered or dropped:
+// rows are never deleted before Config.Retention, so "what happened to
+// the record queued at 10:42" always has an answer. A row never holds a
+// password: fwd_local_user keeps only the part of the A field before its
+// first space, and the cataloger's password lives in memory only.
+//
+// relay_seen remembers what went to the upstream (or into the queue)
+// within the repeated-export window, for the duplicate policy.
+var migrations = []db.Migration{{Version: 1, SQL: `
+CREATE TABLE relay_queue (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT, -- queue order; never reused
+	queue           TEXT NOT NULL,    -- Config.QueueName
+	state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'uncertain', 'delivered', 'dropped')),
+	request_id      INTEGER NOT NULL, -- gateway.Request.ID of the export
+	record_index    INTEGER NOT NULL, -- position of the record in its request
+	received_ns     INTEGER NOT NULL, -- when the export's first byte arrived
+	queued_ns       INTEGER NOT NULL,
+	remote_addr     TEXT NOT NULL,
+	user_name       TEXT NOT NULL,    -- the authenticated login
+	fwd_user        TEXT NOT NULL,    -- U field to forward
+	fwd_local_user  TEXT NOT NULL,    -- A field to forward, without its secret part
+	oclc            TEXT NOT NULL,
+	title           TEXT NOT NULL,
+	hash            TEXT NOT NULL,
+	record          BLOB NOT NULL,    -- the bytes forwarded
+	cause           TEXT NOT NULL,    -- exportlog.Cause* that queued it
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	last_error      TEXT NOT NULL DEFAULT '',
+	last_attempt_ns INTEGER NOT NULL DEFAULT 0,
+	next_attempt_ns INTEGER NOT NULL DEFAULT 0,
+	upstream_reply  TEXT NOT NULL DEFAULT '',
+	system_number   TEXT NOT NULL DEFAULT '',
+	done_ns         INTEGER NOT NULL DEFAULT 0, -- delivered or dropped
+	drop_reason     TEXT NOT NULL DEFAULT '',
+	logged          INTEGER NOT NULL DEFAULT 0, -- the delivered/dropped event is in the export log
+	owner           TEXT NOT NULL DEFAULT ''    -- the process that set it sending (Relay instance)
+);
+CREATE INDEX relay_queue_pending ON relay_queue (queue, id) WHERE state IN ('queued', 'sending');
+CREATE INDEX relay_queue_state ON relay_queue (queue, state, id);
+CREATE INDEX relay_queue_unlogged ON relay_queue (queue, id) WHERE logged = 0 AND state IN ('delivered', 'dropped');
+CREATE INDEX relay_queue_done ON relay_queue (done_ns) WHERE done_ns <> 0;
+
+CREATE TABLE relay_seen (
+	id            INTEGER PRIMARY KEY,
+	queue         TEXT NOT NULL,
+	oclc          TEXT NOT NULL,
+	hash          TEXT NOT NULL,
+	time_ns       INTEGER NOT NULL, -- when that export was received
+	system_number TEXT NOT NULL DEFAULT '',
+	queue_id      INTEGER REFERENCES relay_queue (id) ON DELETE SET NULL -- when it went through the queue
+);
+CREATE INDEX relay_seen_key ON relay_seen (queue, hash, oclc, time_ns);
+CREATE INDEX relay_seen_time ON relay_seen (time_ns);
+CREATE INDEX relay_seen_queue ON relay_seen (queue_id) WHERE queue_id IS NOT NULL;
+`}}
+
+func timeNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}

@@ -1,0 +1,119 @@
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oclcbot/oclcbot/receiver"
+)
+
+// Repeated exports. Connexion's Retries setting resends an export whose
+// reply was slow, and catalogers press F5 twice; within the window the
+// same record (same OCLC number and same content hash) is not forwarded
+// again when the policy is skip. A remote ILS offers no way to mark its
+// copy deleted, so mark-deleted acts as skip.
+//
+// A queued record is recorded in relay_seen in the transaction that
+// queues it. A relayed record is recorded by a background writer, so
+// that forwarding never waits for a disk flush; until that write commits
+// it is in r.recent, which duplicateOf consults first. A crash in that
+// moment forgets the record, and a repeat would be forwarded again: the
+// upstream has it already, and its own matching applies.
+
+type seenKey struct{ oclc, hash string }
+
+type seenEntry struct {
+	key  seenKey
+	prev receiver.Previous
+}
+
+// duplicateOf returns the earlier export that it repeats, or nil.
+func (r *Relay) duplicateOf(ctx context.Context, it *receiver.Item) (*receiver.Previous, error) {
+	if r.cfg.Duplicates.Policy == receiver.DuplicateOverlay || it.Hash == "" {
+		return nil, nil
+	}
+	since := r.now().Add(-r.cfg.Duplicates.Window)
+	key := seenKey{it.OCLCNumber, it.Hash}
+	r.mu.Lock()
+	e, ok := r.recent[key]
+	r.mu.Unlock()
+	if ok && !e.prev.Time.Before(since) {
+		p := e.prev
+		return &p, nil
+	}
+	var ns int64
+	var sysno string
+	err := r.seenStmt.QueryRowContext(ctx, r.queue, key.hash, key.oclc, timeNS(since)).Scan(&ns, &sysno)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: look for a repeated export: %w", err)
+	}
+	return &receiver.Previous{SystemNumber: sysno, Time: nsTime(ns)}, nil
+}
+
+// remember records a relayed record for duplicate detection.
+func (r *Relay) remember(e *newEntry, sysno string) {
+	if e.hash == "" {
+		return
+	}
+	s := seenEntry{key: seenKey{e.oclc, e.hash}, prev: receiver.Previous{SystemNumber: sysno, Time: e.received}}
+	r.mu.Lock()
+	r.recent[s.key] = s
+	r.mu.Unlock()
+	r.seenCh <- s // Deliver is active, so Close has not closed seenCh
+}
+
+// seenWriter commits remembered records in batches until Close.
+func (r *Relay) seenWriter() {
+	defer r.writer.Done()
+	batch := make([]seenEntry, 0, 256)
+	for s := range r.seenCh {
+		batch = append(batch[:0], s)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case s, ok := <-r.seenCh:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, s)
+			default:
+				break fill
+			}
+		}
+		err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+			for _, s := range batch {
+				if _, err := tx.Exec(`INSERT INTO relay_seen (queue, oclc, hash, time_ns, system_number) VALUES (?, ?, ?, ?, ?)`,
+					r.queue, s.key.oclc, s.key.hash, timeNS(s.prev.Time), s.prev.SystemNumber); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			r.log.Error("cannot record relayed records for repeated-export detection", slog.Int("records", len(batch)), slog.Any("err", err))
+		}
+		r.mu.Lock()
+		for _, s := range batch {
+			if cur, ok := r.recent[s.key]; ok && cur == s {
+				delete(r.recent, s.key)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// pruneSeen forgets exports older than the window.
+func (r *Relay) pruneSeen(ctx context.Context) error {
+	cutoff := timeNS(r.now().Add(-r.cfg.Duplicates.Window - time.Hour))
+	return r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM relay_seen WHERE id IN (SELECT id FROM relay_seen WHERE queue = ? AND time_ns < ? LIMIT 2000)`, r.queue, cutoff)
+		return err
+	})
+}
