@@ -1,0 +1,8 @@
+package config
+
+import "time"
+
+const (
+	second = time.Second
+	hour   = time.Hour
+)
