@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/oclcbot/oclcbot/bot"
+	"github.com/oclcbot/oclcbot/bot/probe"
+	"github.com/oclcbot/oclcbot/config"
+	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/receiver"
+)
+
+// allTemplateSamples returns the sample data every template block is
+// checked against at start-up.
+func allTemplateSamples() map[string]any {
+	s := receiver.TemplateSamples()
+	maps.Copy(s, bot.TemplateSamples())
+	return s
+}
+
+// shutdownGrace bounds how long serve waits for exports in progress when
+// it is asked to stop.
+const shutdownGrace = 30 * time.Second
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "[-config FILE]", `
+Run the daemon: the Connexion Gateway export listener, the embedded catalog
+or the relay to the ILS, the export log, the failure detection and the
+notifications. Without a configuration file it listens on 127.0.0.1:5500,
+accepts exports without passwords, and keeps everything in ./oclcbot.db.
+It stops cleanly on SIGINT or SIGTERM, finishing the exports in progress.`)
+	cfgPath := configFlag(fs)
+	check := fs.Bool("check", false, "check the configuration and templates, then exit without serving")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	if err := receiver.CheckListenerSecurity(cfg.Listener.Addr, len(cfg.Accounts)); err != nil {
+		return fmt.Errorf("%w (add [[accounts]] with `oclcbot passwd`, or listen on 127.0.0.1)", err)
+	}
+	d, err := newDaemon(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if *check {
+		d.close()
+		fmt.Fprintln(e.stdout, "configuration and templates are valid")
+		return nil
+	}
+	return d.run(ctx)
+}
+
+// daemon is a running oclcbot: every component serve starts.
+type daemon struct {
+	*app
+	closers  []io.Closer
+	receiver *receiver.Receiver
+	server   *gateway.Server
+	engine   *bot.Engine
+	disp     *bot.Dispatcher
+	probes   *probe.Scheduler // nil when every probe is off
+	ln       net.Listener
+}
+
+// newDaemon builds every component and binds the listener; nothing runs
+// yet. A broken template override, an unusable setting or a port in use
+// stops it here with a message saying which.
+func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
+	a, err := openApp(ctx, cfg, log, false)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{app: a}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if err := a.tmpl.Check(allTemplateSamples()); err != nil {
+		return nil, err
+	}
+
+	accounts := make([]receiver.Account, len(cfg.Accounts))
+	for i, acc := range cfg.Accounts {
+		accounts[i] = receiver.Account{User: acc.User, PasswordHash: acc.PasswordHash, Allowed049: acc.Allowed049}
+	}
+	if d.receiver, err = receiver.New(receiver.Config{
+		Sink:         a.sink,
+		Log:          a.exports,
+		Templates:    a.tmpl,
+		Accounts:     accounts,
+		Open:         len(accounts) == 0,
+		Canary:       receiver.Canary{User: cfg.Canary.User, Password: cfg.Canary.Password.Reveal()},
+		TargetPrefix: cfg.Library.TargetPrefix,
+		Logger:       log,
+	}); err != nil {
+		return nil, err
+	}
+	d.server = &gateway.Server{
+		Addr:            cfg.Listener.Addr,
+		Handler:         d.receiver,
+		MaxRequestBytes: int64(cfg.Listener.MaxRequestBytes),
+		MaxRecords:      cfg.Listener.MaxRecords,
+		MaxConns:        cfg.Listener.MaxConns,
+		ReadTimeout:     cfg.Listener.ReadTimeout.D(),
+		IdleTimeout:     cfg.Listener.IdleTimeout.D(),
+		ErrorReply:      d.receiver.ErrorReply,
+		Logger:          log,
+	}
+
+	chans, err := channelConfigs(cfg, log, &d.closers)
+	if err != nil {
+		return nil, err
+	}
+	bc := a.botConfig(chans)
+	if d.disp, err = bot.NewDispatcher(bot.DispatcherConfig{
+		Outbox:    a.incidents,
+		Channels:  chans,
+		Templates: a.tmpl,
+		Retry: bot.RetryPolicy{
+			Initial: cfg.Bot.Retry.Initial.D(), Max: cfg.Bot.Retry.Max.D(), MaxAge: cfg.Bot.Retry.MaxAge.D(),
+		},
+		NoTag:    bc.NoTag,
+		Location: bc.Location,
+		Logger:   log,
+	}); err != nil {
+		return nil, err
+	}
+	bc.Wake = d.disp.Wake
+	if d.engine, err = bot.New(ctx, bc); err != nil {
+		return nil, err
+	}
+	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
+		return nil, fmt.Errorf("listener.addr: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
+		// Port 0 (tests, scripts): the probes dial the port chosen.
+		cfg.Listener.PublicAddr = d.ln.Addr().String()
+	}
+	if err := d.buildProbes(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// buildProbes configures the active checks.
+func (d *daemon) buildProbes() error {
+	cfg := d.cfg
+	if cfg.Probes.Disabled {
+		return nil
+	}
+	interval := func(v config.Duration) time.Duration { return v.D() }
+	var ps []probe.Probe
+	lt := probe.NewListenerTCP(cfg.Listener.PublicAddr, nil)
+	if v := interval(cfg.Probes.ListenerInterval); v > 0 {
+		lt.Interval = v
+	}
+	ps = append(ps, lt)
+	if d.relay != nil {
+		target := probe.UpstreamTarget(d.relay.Upstream())
+		for _, p := range []probe.Probe{probe.NewUpstreamTCP(target, d.relay), probe.NewUpstreamRoundTrip(target, d.relay)} {
+			if v := interval(cfg.Probes.UpstreamInterval); v > 0 {
+				p.Interval = v
+			}
+			ps = append(ps, p)
+		}
+	}
+	if !cfg.Probes.NoCanary && (len(cfg.Accounts) == 0 || !cfg.Canary.Password.IsZero()) {
+		c, err := probe.NewCanary(probe.CanaryConfig{
+			Exporter: &gateway.Client{Addr: cfg.Listener.PublicAddr, Timeout: 30 * time.Second},
+			User:     cfg.Canary.User,
+			Password: cfg.Canary.Password,
+			Target:   d.sink.Name(),
+			Interval: interval(cfg.Probes.CanaryInterval),
+		})
+		if err != nil {
+			return err
+		}
+		ps = append(ps, c)
+	}
+	if d.relay == nil {
+		last, err := d.exports.LastID(context.Background())
+		if err != nil {
+			return err
+		}
+		ic, err := probe.NewIndexCheck(probe.IndexConfig{
+			Attempts: d.exports.Subscribe(last),
+			Finder:   d.catalog,
+			Within:   interval(cfg.Probes.IndexWithin),
+			Logger:   d.log,
+		})
+		if err != nil {
+			return err
+		}
+		ps = append(ps, ic.Probe())
+	}
+	var err error
+	d.probes, err = probe.NewScheduler(probe.Config{
+		Probes: ps,
+		Emit: func(o bot.Observation) {
+			if err := d.engine.Observe(context.Background(), o); err != nil {
+				d.log.Error("record probe result", "probe", o.Probe, "err", err)
+			}
+		},
+		Logger: d.log,
+	})
+	return err
+}
+
+// run serves until ctx ends, then shuts down in order: stop accepting
+// and finish the exports in progress, then stop the background work,
+// then close the database.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	start := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(bg); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
+	}
+	start("dispatcher", d.disp.Run)
+	start("bot", func(ctx context.Context) error { return d.engine.Run(ctx, bot.ExportLog(d.exports)) })
+	start("export log pruner", d.exports.RunPruner)
+	if d.relay != nil {
+		start("relay", d.relay.Run)
+	}
+	if d.probes != nil {
+		start("probes", d.probes.Run)
+	}
+	served := make(chan error, 1)
+	go func() { served <- d.server.Serve(d.ln) }()
+
+	mode := "embedded catalog " + d.cfg.Library.Code
+	if d.relay != nil {
+		mode = "relay to " + d.relay.Upstream()
+	}
+	d.log.Info("oclcbot ready", "listener", d.ln.Addr().String(), "mode", mode, "database", d.cfg.Storage.Path,
+		"passwords", len(d.cfg.Accounts) > 0)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		d.log.Info("stopping: finishing the exports in progress")
+	case err := <-served:
+		runErr = fmt.Errorf("listener: %w", err)
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if err := d.server.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shutdown: %w", err)
+	}
+	cancel()
+	stop()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr == nil {
+		d.log.Info("stopped")
+	}
+	return runErr
+}
+
+func (d *daemon) close() {
+	for _, c := range d.closers {
+		c.Close()
+	}
+	if d.ln != nil {
+		d.ln.Close()
+	}
+	if err := d.app.Close(); err != nil {
+		d.log.Error("close", "err", err)
+	}
+}
