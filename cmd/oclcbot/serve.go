@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	stdmail "net/mail"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/oclcbot/oclcbot/bot"
+	"github.com/oclcbot/oclcbot/bot/mailbox"
 	"github.com/oclcbot/oclcbot/bot/probe"
 	"github.com/oclcbot/oclcbot/config"
 	"github.com/oclcbot/oclcbot/gateway"
@@ -75,6 +79,7 @@ type daemon struct {
 	engine   *bot.Engine
 	disp     *bot.Dispatcher
 	probes   *probe.Scheduler // nil when every probe is off
+	mailbox  *mailbox.Watcher // nil without [mailbox]
 	ln       net.Listener
 }
 
@@ -146,6 +151,11 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	if d.engine, err = bot.New(ctx, bc); err != nil {
 		return nil, err
 	}
+	if cfg.Mailbox.Addr != "" {
+		if d.mailbox, err = mailbox.New(d.mailboxConfig(), a.db, d.engine.HandleMail, log); err != nil {
+			return nil, err
+		}
+	}
 	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
 		return nil, fmt.Errorf("listener.addr: %w", err)
 	}
@@ -157,6 +167,42 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		return nil, err
 	}
 	return d, nil
+}
+
+// mailboxConfig tells the mailbox who the bot is: its addresses, the
+// domain of its Message-IDs, its list and the targets mail may be about.
+func (d *daemon) mailboxConfig() mailbox.Config {
+	cfg := d.cfg
+	m := cfg.Mailbox
+	self := mailbox.Self{Domain: cfg.Email.Domain, Prefix: cfg.Bot.IncidentPrefix}
+	if a, err := stdmail.ParseAddress(cfg.Email.From); err == nil {
+		self.Addresses = append(self.Addresses, a.Address)
+	}
+	if strings.Contains(m.Username, "@") && !slices.Contains(self.Addresses, m.Username) {
+		self.Addresses = append(self.Addresses, m.Username)
+	}
+	for _, to := range cfg.Listserv.To {
+		if a, err := stdmail.ParseAddress(to); err == nil {
+			self.Lists = append(self.Lists, mailbox.List{Address: a.Address, Channel: chanListserv})
+		}
+	}
+	self.Targets = []mailbox.Target{{Name: probe.TargetListener, Words: []string{"connexion", "connect", "gateway"}}}
+	if d.relay != nil {
+		self.Targets = append(self.Targets, mailbox.Target{Name: d.sink.Name(), Words: []string{"ils"}})
+	} else {
+		self.Targets = append(self.Targets, mailbox.Target{Name: d.sink.Name(), Words: []string{"catalog"}})
+	}
+	return mailbox.Config{
+		Addr:       m.Addr,
+		Security:   mailbox.Security(m.Security),
+		Username:   m.Username,
+		Password:   m.Password.Reveal(),
+		Folder:     m.Folder,
+		DoneFolder: m.DoneFolder,
+		Self:       self,
+		Poll:       m.Poll.D(),
+		CAFile:     m.CAFile,
+	}
 }
 
 // buildProbes configures the active checks.
@@ -247,6 +293,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	if d.probes != nil {
 		start("probes", d.probes.Run)
+	}
+	if d.mailbox != nil {
+		start("mailbox", d.mailbox.Run)
 	}
 	served := make(chan error, 1)
 	go func() { served <- d.server.Serve(d.ln) }()
