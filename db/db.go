@@ -8,6 +8,16 @@
 // undo the others), commits once, and only then returns to each caller. With
 // synchronous=FULL that makes every acknowledged write durable across power
 // loss while paying one fsync per batch instead of one per write.
+//
+// A commit never pays for a WAL checkpoint: SQLite's automatic checkpoint
+// (which runs inside the commit that crosses its threshold, copying the
+// WAL into the database file and syncing it) is off, and a background
+// goroutine with its own connection runs PASSIVE checkpoints instead, at
+// most every CheckpointEvery while writes keep coming. PASSIVE never
+// waits for the writer or readers, so writes go on meanwhile; only when
+// sustained writes have made the WAL long (about 40 MB) does the writer
+// copy the last few batches itself, between two batches, so that the WAL
+// can start again from its beginning.
 package db
 
 import (
@@ -19,6 +29,8 @@ import (
 	"net/url"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -31,6 +43,25 @@ const (
 	SyncFull   = "FULL"   // every commit survives power loss (default)
 	SyncNormal = "NORMAL" // commits survive a process crash, not power loss
 )
+
+// CheckpointEvery is the shortest time between two background WAL
+// checkpoints while writes keep coming. Each checkpoint syncs the database
+// file once, so batching them saves fsyncs; between two of them the WAL
+// grows by what the writer committed meanwhile.
+const CheckpointEvery = 250 * time.Millisecond
+
+// restartFrames is the WAL length (in pages, about 40 MB) past which the
+// writer itself checkpoints once between two batches so that its next
+// transaction starts the WAL again from its beginning. Under sustained
+// writes the background checkpoint is always a batch behind when the
+// writer begins a transaction, and SQLite restarts the WAL only when a
+// write begins with everything already copied: without this the WAL
+// would grow for as long as the load lasts. The writer's checkpoint is
+// short (the background one has copied all but the last few batches) and
+// happens once every restartFrames pages, instead of inside every
+// thousandth page's commit. (A RESTART checkpoint from the background
+// connection would starve behind a writer that is never idle.)
+const restartFrames = 10000
 
 // Options configures Open. The zero value is usable.
 type Options struct {
@@ -51,12 +82,17 @@ type DB struct {
 	path   string
 	w      *sql.DB
 	r      *sql.DB
+	ck     *sql.DB // the checkpointer's connection
 	log    *slog.Logger
 	max    int
 	reqs   chan *writeReq
 	quit   chan struct{}
 	done   chan struct{}
 	closeM sync.Once
+
+	committed chan struct{} // signalled (never blocking) after each commit
+	ckDone    chan struct{} // closed when the checkpointer has stopped
+	restart   atomic.Bool   // the WAL is long: the writer should checkpoint once
 }
 
 type writeReq struct {
@@ -111,13 +147,26 @@ func Open(path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
+	ck, err := sql.Open("sqlite", checkpointDSN(path, opt.Synchronous))
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxLifetime(0)
+	ck.SetConnMaxIdleTime(0)
 	d := &DB{
-		path: path, w: w, r: r, log: opt.Logger, max: opt.MaxBatch,
-		reqs: make(chan *writeReq, opt.MaxBatch),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		path: path, w: w, r: r, ck: ck, log: opt.Logger, max: opt.MaxBatch,
+		reqs:      make(chan *writeReq, opt.MaxBatch),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		committed: make(chan struct{}, 1),
+		ckDone:    make(chan struct{}),
 	}
 	go d.writer()
+	go d.checkpointer()
 	return d, nil
 }
 
@@ -130,9 +179,55 @@ func dsn(path, sync string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+sync+")")
+		// Checkpoints run in the background (checkpointer), not
+		// inside the commit that crosses SQLite's threshold.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// checkpointDSN is the checkpointer's connection: not read-only (a
+// checkpoint writes the database file), synchronous as the writer's so
+// that it syncs the database file after copying the WAL into it.
+func checkpointDSN(path, sync string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// checkpointer runs a PASSIVE checkpoint after commits, at most every
+// CheckpointEvery, until Close. PASSIVE copies what no reader still needs
+// and returns at once if the checkpoint lock is taken, so the writer never
+// waits for it; the WAL restarts from its beginning at the first write
+// after a checkpoint has copied everything, or, under sustained writes,
+// once it is restartFrames long, after the writer's own checkpoint
+// (restartWAL).
+func (d *DB) checkpointer() {
+	defer close(d.ckDone)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.committed:
+		case <-d.quit:
+			return
+		}
+		var busy, logFrames, copied int
+		err := d.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied)
+		if err != nil {
+			d.log.Warn("checkpoint the write-ahead log", "err", err)
+		}
+		d.restart.Store(err == nil && logFrames >= restartFrames)
+		t.Reset(CheckpointEvery)
+		select {
+		case <-t.C:
+		case <-d.quit:
+			return
+		}
+	}
 }
 
 // Path returns the database file's path.
@@ -211,7 +306,23 @@ func (d *DB) drain() {
 	}
 }
 
+// restartWAL checkpoints on the writer's connection, between two
+// batches, when the checkpointer found the WAL long: the background
+// checkpoint has copied all but the last few batches, so this is short,
+// and the next transaction then starts the WAL from its beginning. It is
+// PASSIVE too: a reader still using the WAL's end leaves it for next time.
+func (d *DB) restartWAL() {
+	if !d.restart.Swap(false) {
+		return
+	}
+	var busy, logFrames, copied int
+	if err := d.w.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied); err != nil {
+		d.log.Warn("checkpoint the write-ahead log", "err", err)
+	}
+}
+
 func (d *DB) run(batch []*writeReq) {
+	d.restartWAL()
 	errs := make([]error, len(batch))
 	tx, err := d.w.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -234,6 +345,11 @@ func (d *DB) run(batch []*writeReq) {
 			if errs[i] == nil {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
+		}
+	} else {
+		select {
+		case d.committed <- struct{}{}:
+		default: // a checkpoint is already due
 		}
 	}
 	for i, req := range batch {
@@ -265,13 +381,16 @@ func (d *DB) runOne(tx *sql.Tx, req *writeReq) (err error) {
 }
 
 // Close stops the writer (failing writes still queued with ErrClosed, after
-// the batch in progress commits) and closes every connection.
+// the batch in progress commits) and the checkpointer, and closes every
+// connection. The last connection to close checkpoints the whole WAL into
+// the database file.
 func (d *DB) Close() error {
 	var err error
 	d.closeM.Do(func() {
 		close(d.quit)
 		<-d.done
-		err = errors.Join(d.r.Close(), d.w.Close())
+		<-d.ckDone
+		err = errors.Join(d.r.Close(), d.ck.Close(), d.w.Close())
 	})
 	return err
 }
