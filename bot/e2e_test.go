@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/oclcbot/oclcbot/bot"
 	"github.com/oclcbot/oclcbot/bot/probe"
+	"github.com/oclcbot/oclcbot/catalog"
 	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
@@ -321,4 +323,81 @@ func (nopSink) Deliver(ctx context.Context, exp *receiver.Export) []receiver.Res
 		out[i] = receiver.Result{Outcome: exportlog.OutcomeAdded}
 	}
 	return out
+}
+
+func TestCatalogUnwritableAndWritableAgain(t *testing.T) {
+	var cat *catalog.Catalog
+	var catDB *db.DB
+	s := newStack(t, func(_ *db.DB, xl *exportlog.Log) receiver.Sink {
+		// The catalog has its own database file here, so that making it
+		// unwritable leaves the export log working, as when the
+		// catalog's disk fills or its file turns read-only.
+		var err error
+		catDB, err = db.Open(filepath.Join(t.TempDir(), "catalog.db"), db.Options{Synchronous: db.SyncNormal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { catDB.Close() })
+		if cat, err = catalog.Open(context.Background(), catDB, catalog.Options{LibraryCode: "HVD01"}); err != nil {
+			t.Fatal(err)
+		}
+		sink, err := receiver.NewCatalogSink(receiver.CatalogConfig{Catalog: cat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sink
+	}, bot.Rules{})
+	// The outage: every write to the catalog fails as on a full disk
+	// (SQLite's query_only would also refuse the writer's own BEGIN, so
+	// that the test could not end the outage again).
+	readOnly := func(on bool) {
+		stmt := "DROP TRIGGER catalog_full"
+		if on {
+			stmt = "CREATE TRIGGER catalog_full BEFORE INSERT ON catalog_versions BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+		}
+		if err := catDB.Write(s.ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(stmt)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for i := range 2 {
+		if r := s.export(t, i); !strings.Contains(r, "Added") {
+			t.Fatalf("before the outage: %q", r)
+		}
+	}
+	readOnly(true)
+	var failed []string
+	for i := 2; i < 5; i++ {
+		r := s.export(t, i)
+		if strings.Contains(r, "Added") {
+			t.Fatalf("export %d while the catalog is unwritable: %q", i, r)
+		}
+		failed = append(failed, r)
+	}
+	alert := s.listserv.await(t, "/alert/")
+	readOnly(false)
+	for i := 5; i < 8; i++ {
+		if r := s.export(t, i); !strings.Contains(r, "Added") {
+			t.Fatalf("after the outage: %q", r)
+		}
+	}
+	solved := s.listserv.await(t, "/solved/")
+	inc := s.only(t)
+	if inc.Target != "catalog" || inc.State != incidents.StateSolved {
+		t.Fatalf("incident on %q, %s; want one solved incident on the catalog", inc.Target, inc.State)
+	}
+	if alert != inc.ID+"/alert/1/listserv" || !strings.HasPrefix(solved, inc.ID+"/solved/") {
+		t.Fatalf("alert %s solved %s", alert, solved)
+	}
+	// The three records refused during the outage are the incident's,
+	// each to be exported again: the catalog never stored them.
+	if c := inc.CountRecords(); len(inc.Affected) != 3 || c.Reexport != 3 {
+		t.Fatalf("affected %d, counts %+v; want 3 records needing re-export (replies %q)", len(inc.Affected), c, failed)
+	}
+	if got := s.listserv.all(); len(got) != 2 && !(len(got) == 3 && strings.Contains(got[1], "/update/")) {
+		t.Fatalf("listserv got %v: want one ALERT and one SOLVED", got)
+	}
 }
