@@ -25,7 +25,7 @@ version kept. System numbers may be given with or without the library code
 }
 
 func catalogSearch(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "catalog search", "[flags] QUERY", `
+	c := newAdminCmd(e, "catalog search", "[flags] QUERY", `
 Find records the way a cataloger asks for them:
   HVD01 000000042, (HVD01)42   that record
   ocm00012345, (OCoLC)12345    every record carrying that OCLC number
@@ -36,25 +36,19 @@ Find records the way a cataloger asks for them:
   "war and peace"              a phrase; tolst* matches words it begins
   author:tolstoy title:voina   a word in one part only
 Best matches first; records marked deleted after the others.`)
-	cfgPath := configFlag(fs)
-	limit := fs.Int("limit", catalog.DefaultSearchLimit, fmt.Sprintf("show at most `N` records (at most %d)", catalog.MaxSearchLimit))
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	limit := c.fs.Int("limit", catalog.DefaultSearchLimit, fmt.Sprintf("show at most `N` records (at most %d)", catalog.MaxSearchLimit))
+	asJSON := c.jsonFlag()
+	if err := c.parse(args, anyArgs); err != nil {
 		return err
 	}
-	q := strings.TrimSpace(strings.Join(pos, " "))
+	q := strings.TrimSpace(strings.Join(c.pos, " "))
 	if q == "" {
-		return adminUsageError(e, fs, "give something to search for")
+		return c.usageError("give something to search for")
 	}
 	if *limit <= 0 || *limit > catalog.MaxSearchLimit {
-		return adminUsageError(e, fs, "--limit must be between 1 and %d", catalog.MaxSearchLimit)
+		return c.usageError("--limit must be between 1 and %d", catalog.MaxSearchLimit)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -66,31 +60,26 @@ Best matches first; records marked deleted after the others.`)
 	if err != nil {
 		return err
 	}
-	loc := cfg.Bot.Location()
 	if *asJSON {
-		out := make([]catalogRecordJSON, len(hits))
-		for i, h := range hits {
-			out[i] = newCatalogRecordJSON(a.catalog, &h.Summary, loc)
-			out[i].Match = string(h.Match)
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(hits, func(h catalog.Hit) catalogRecordJSON {
+			j := newCatalogRecordJSON(a.catalog, &h.Summary, c.loc)
+			j.Match = string(h.Match)
+			return j
+		}))
 	}
 	if len(hits) == 0 {
 		fmt.Fprintf(e.stdout, "no records match %q\n", q)
 		return nil
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "SYSTEM NUMBER\tOCLC\tVER\tUPDATED\tAUTHOR\tTITLE")
+	t := newTable(e.stdout, "SYSTEM NUMBER", "OCLC", "VER", "UPDATED", "AUTHOR", "TITLE")
 	for _, h := range hits {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", a.catalog.Display(h.SystemNumber), dash(h.OCLCNumber),
-			h.Version, adminTime(h.Updated, loc), dash(clip(h.Author, 30)), recordTitle(&h.Summary))
+		t.row(a.catalog.Display(h.SystemNumber), dash(h.OCLCNumber),
+			h.Version, adminTime(h.Updated, c.loc), dash(clip(h.Author, 30)), recordTitle(&h.Summary))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
-	if len(hits) == *limit {
-		fmt.Fprintf(e.stdout, "(the best %d; --limit shows more)\n", len(hits))
-	}
+	moreNote(e.stdout, len(hits), *limit, "best")
 	return nil
 }
 
@@ -103,70 +92,63 @@ func recordTitle(s *catalog.Summary) string {
 }
 
 func catalogShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "catalog show", "[flags] SYSTEM-NUMBER", `
+	c := newAdminCmd(e, "catalog show", "[flags] SYSTEM-NUMBER", `
 Print a record as stored (UTF-8, import rules applied). With --history,
 print every version, oldest first; in the mrk and line formats each is
 preceded by a line saying when, why and from whom it came. With --original,
 print the bytes Connexion sent instead (MARC-8 records converted to UTF-8
 for reading, except in the marc format).`)
-	cfgPath := configFlag(fs)
-	formatName := fs.String("format", "mrk", "output `format`: mrk, line, xml, json or marc (ISO 2709)")
-	history := fs.Bool("history", false, "print every version, oldest first")
-	original := fs.Bool("original", false, "print the record as received rather than as stored")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	formatName := c.fs.String("format", "mrk", "output `format`: mrk, line, xml, json or marc (ISO 2709)")
+	history := c.fs.Bool("history", false, "print every version, oldest first")
+	original := c.fs.Bool("original", false, "print the record as received rather than as stored")
+	if err := c.parse(args, someArgs("give a system number")); err != nil {
 		return err
-	}
-	if len(pos) == 0 {
-		return adminUsageError(e, fs, "give a system number")
 	}
 	format, err := marc.ParseFormat(*formatName)
 	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
+		return c.usageError("%v", err)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
+	if err := c.load(); err != nil {
 		return err
 	}
-	arg := strings.Join(pos, " ")
-	n, err := catalog.ParseSystemNumber(arg, cfg.Library.Code)
+	arg := strings.Join(c.pos, " ")
+	n, err := catalog.ParseSystemNumber(arg, c.cfg.Library.Code)
 	if err != nil {
-		return adminUsageError(e, fs, "%q is not a system number (like %s, 000000042 or 42)", arg, catalog.SystemNumber(42).Display(cfg.Library.Code))
+		return c.usageError("%q is not a system number (like %s, 000000042 or 42)", arg, catalog.SystemNumber(42).Display(c.cfg.Library.Code))
 	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	c := a.catalog
+	cat := a.catalog
 	var versions []catalog.Version
 	if *history {
-		versions, err = c.History(ctx, n)
+		versions, err = cat.History(ctx, n)
 	} else {
 		var en *catalog.Entry
-		if en, err = c.Get(ctx, n); err == nil {
+		if en, err = cat.Get(ctx, n); err == nil {
 			versions = []catalog.Version{{SystemNumber: n, Number: en.Version, Raw: en.Raw, Original: en.Original}}
 		}
 	}
 	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("no record %s", c.Display(n))
+		return fmt.Errorf("no record %s", cat.Display(n))
 	}
 	if err != nil {
 		return err
 	}
 	w := marc.NewWriter(e.stdout, format)
 	human := format == marc.FormatMnemonic || format == marc.FormatLine
-	loc := cfg.Bot.Location()
 	for i := range versions {
 		v := &versions[i]
 		if *history && human {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "# %s version %d of %d: %s\n", c.Display(n), v.Number, len(versions), versionSource(v, loc))
+			fmt.Fprintf(e.stdout, "# %s version %d of %d: %s\n", cat.Display(n), v.Number, len(versions), versionSource(v, c.loc))
 		}
 		if err := writeVersion(w, v, format, *original); err != nil {
-			return fmt.Errorf("%s version %d: %w", c.Display(n), v.Number, err)
+			return fmt.Errorf("%s version %d: %w", cat.Display(n), v.Number, err)
 		}
 	}
 	return w.Close()
@@ -212,29 +194,14 @@ func writeVersion(w *marc.Writer, v *catalog.Version, format marc.Format, origin
 }
 
 func catalogDuplicates(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "catalog duplicates", "[flags]", `
+	c := newAdminCmd(e, "catalog duplicates", "[flags]", `
 List the records that share an OCLC number: the same bibliographic record
 stored more than once, for a cataloger to check. Groups with the most recent
 change first. Records marked deleted (STA DELETED) are left out unless --all.`)
-	cfgPath := configFlag(fs)
-	all := fs.Bool("all", false, "count records marked deleted too")
-	limit := fs.Int("limit", catalog.DefaultDuplicateGroups, "show at most `N` groups")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	if *limit <= 0 {
-		return adminUsageError(e, fs, "--limit must be at least 1")
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	all := c.fs.Bool("all", false, "count records marked deleted too")
+	limit := c.limitFlag(catalog.DefaultDuplicateGroups, "show at most `N` groups")
+	asJSON := c.jsonFlag()
+	a, err := c.start(ctx, args, noArgs)
 	if err != nil {
 		return err
 	}
@@ -243,28 +210,22 @@ change first. Records marked deleted (STA DELETED) are left out unless --all.`)
 	if err != nil {
 		return err
 	}
-	loc := cfg.Bot.Location()
 	if *asJSON {
 		type groupJSON struct {
 			OCLCNumber string              `json:"oclc_number"`
 			Records    []catalogRecordJSON `json:"records"`
 		}
-		out := make([]groupJSON, len(groups))
-		for i, g := range groups {
-			out[i].OCLCNumber = g.OCLCNumber
-			out[i].Records = make([]catalogRecordJSON, len(g.Records))
-			for j := range g.Records {
-				out[i].Records[j] = newCatalogRecordJSON(a.catalog, &g.Records[j], loc)
-			}
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(groups, func(g catalog.DuplicateGroup) groupJSON {
+			return groupJSON{OCLCNumber: g.OCLCNumber, Records: jsonForms(g.Records, func(s catalog.Summary) catalogRecordJSON {
+				return newCatalogRecordJSON(a.catalog, &s, c.loc)
+			})}
+		}))
 	}
 	if len(groups) == 0 {
 		fmt.Fprintln(e.stdout, "no duplicates: no OCLC number is carried by more than one record")
 		return nil
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "OCLC\tSYSTEM NUMBER\tVER\tUPDATED\tHOLDINGS\tTITLE")
+	t := newTable(e.stdout, "OCLC", "SYSTEM NUMBER", "VER", "UPDATED", "HOLDINGS", "TITLE")
 	for _, g := range groups {
 		for i := range g.Records {
 			r := &g.Records[i]
@@ -272,11 +233,11 @@ change first. Records marked deleted (STA DELETED) are left out unless --all.`)
 			if i > 0 {
 				num = ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", num, a.catalog.Display(r.SystemNumber), r.Version,
-				adminTime(r.Updated, loc), dash(strings.Join(r.Holdings, " ")), recordTitle(r))
+			t.row(num, a.catalog.Display(r.SystemNumber), r.Version,
+				adminTime(r.Updated, c.loc), dash(strings.Join(r.Holdings, " ")), recordTitle(r))
 		}
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s sharing an OCLC number\n", pluralize(len(groups), "group"))
@@ -284,20 +245,8 @@ change first. Records marked deleted (STA DELETED) are left out unless --all.`)
 }
 
 func catalogStats(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "catalog stats", "[flags]", "Count the catalog's records, versions and OCLC numbers.")
-	cfgPath := configFlag(fs)
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	c := newAdminCmd(e, "catalog stats", "[flags]", "Count the catalog's records, versions and OCLC numbers.")
+	a, err := c.start(ctx, args, noArgs)
 	if err != nil {
 		return err
 	}
@@ -306,7 +255,6 @@ func catalogStats(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	loc := cfg.Bot.Location()
 	last := "-"
 	if s.LastSystemNumber != 0 {
 		last = a.catalog.Display(s.LastSystemNumber)
@@ -315,8 +263,8 @@ func catalogStats(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "versions:            %d\n", s.Versions)
 	fmt.Fprintf(e.stdout, "OCLC numbers:        %d (%d carried by more than one record)\n", s.OCLCNumbers, s.DuplicateNumbers)
 	fmt.Fprintf(e.stdout, "last system number:  %s\n", last)
-	fmt.Fprintf(e.stdout, "last change:         %s\n", adminTime(s.LastChange, loc))
-	fmt.Fprintf(e.stdout, "canary exports:      %d, last %s\n", s.Canaries, adminTime(s.LastCanary, loc))
+	fmt.Fprintf(e.stdout, "last change:         %s\n", adminTime(s.LastChange, c.loc))
+	fmt.Fprintf(e.stdout, "canary exports:      %d, last %s\n", s.Canaries, adminTime(s.LastCanary, c.loc))
 	return nil
 }
 

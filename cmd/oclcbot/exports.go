@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/user"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
-	"github.com/oclcbot/oclcbot/config"
 	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
 	"github.com/oclcbot/oclcbot/incidents"
@@ -39,67 +33,55 @@ var exportOutcomes = []exportlog.Outcome{
 }
 
 func exportsList(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "exports list", "[flags]", `
+	c := newAdminCmd(e, "exports list", "[flags]", `
 List export attempts, newest first. Times are local (bot.time_zone).
 --since and --until take a duration back from now (90m, 4h, 7d) or a time
 (2026-03-01, "2026-03-01 14:30").`)
-	cfgPath := configFlag(fs)
-	since := fs.String("since", "", "only attempts at or after `WHEN` (a duration ago, or a time)")
-	until := fs.String("until", "", "only attempts before `WHEN`")
-	outcome := fs.String("outcome", "", "only this `outcome`: "+joinOutcomes())
-	class := fs.String("class", "", "only failures of this `class`: system, transport or record")
-	failed := fs.Bool("failed", false, "only failures (any class)")
-	userName := fs.String("user", "", "only exports by this Connexion `login`")
-	oclc := fs.String("oclc", "", "only records with this OCLC `number` (any form: ocm00012345, (OCoLC)12345, 12345)")
-	limit := fs.Int("limit", 50, "show at most `N` attempts")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	since := c.fs.String("since", "", "only attempts at or after `WHEN` (a duration ago, or a time)")
+	until := c.fs.String("until", "", "only attempts before `WHEN`")
+	outcome := c.fs.String("outcome", "", "only this `outcome`: "+joinOutcomes())
+	class := c.fs.String("class", "", "only failures of this `class`: system, transport or record")
+	failed := c.fs.Bool("failed", false, "only failures (any class)")
+	userName := c.fs.String("user", "", "only exports by this Connexion `login`")
+	oclc := c.fs.String("oclc", "", "only records with this OCLC `number` (any form: ocm00012345, (OCoLC)12345, 12345)")
+	limit := c.limitFlag(50, "show at most `N` attempts")
+	asJSON := c.jsonFlag()
+	if err := c.parse(args, noArgs); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	if *limit <= 0 {
-		return adminUsageError(e, fs, "--limit must be at least 1")
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
+	if err := c.load(); err != nil {
 		return err
 	}
-	loc, now := cfg.Bot.Location(), time.Now()
 	f := exportlog.Filter{User: *userName, Failed: *failed, Limit: *limit}
-	if *since != "" {
-		if f.Since, err = parseWhen(*since, now, loc, -1); err != nil {
-			return adminUsageError(e, fs, "--since: %v", err)
-		}
+	var err error
+	now := time.Now()
+	if f.Since, err = c.pastTime("--since", *since, now); err != nil {
+		return err
 	}
-	if *until != "" {
-		if f.Until, err = parseWhen(*until, now, loc, -1); err != nil {
-			return adminUsageError(e, fs, "--until: %v", err)
-		}
+	if f.Until, err = c.pastTime("--until", *until, now); err != nil {
+		return err
 	}
 	if *outcome != "" {
 		f.Outcome = exportlog.Outcome(strings.ToLower(*outcome))
-		if !isOutcome(f.Outcome) {
-			return adminUsageError(e, fs, "--outcome %q: want one of %s", *outcome, joinOutcomes())
+		if !slices.Contains(exportOutcomes, f.Outcome) {
+			return c.usageError("--outcome %q: want one of %s", *outcome, joinOutcomes())
 		}
 	}
-	switch c := exportlog.Class(strings.ToLower(*class)); c {
+	switch cl := exportlog.Class(strings.ToLower(*class)); cl {
 	case "":
 	case exportlog.ClassSystem, exportlog.ClassTransport, exportlog.ClassRecord:
-		f.Class = c
+		f.Class = cl
 	default:
-		return adminUsageError(e, fs, "--class %q: want system, transport or record", *class)
+		return c.usageError("--class %q: want system, transport or record", *class)
 	}
 	if *oclc != "" {
 		n, ok := marc.NormalizeOCLCNumber(*oclc)
 		if !ok {
-			return adminUsageError(e, fs, "--oclc %q is not an OCLC number", *oclc)
+			return c.usageError("--oclc %q is not an OCLC number", *oclc)
 		}
 		f.OCLC = n
 	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -109,11 +91,7 @@ List export attempts, newest first. Times are local (bot.time_zone).
 		return err
 	}
 	if *asJSON {
-		out := make([]attemptJSON, len(list))
-		for i, at := range list {
-			out[i] = newAttemptJSON(at, loc)
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(list, func(at *exportlog.Attempt) attemptJSON { return newAttemptJSON(at, c.loc) }))
 	}
 	if len(list) == 0 {
 		if f == (exportlog.Filter{Limit: *limit}) {
@@ -123,18 +101,15 @@ List export attempts, newest first. Times are local (bot.time_zone).
 		}
 		return nil
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "ID\tTIME\tUSER\tOUTCOME\tCAUSE\tOCLC\tSYSNO\tTITLE")
+	t := newTable(e.stdout, "ID", "TIME", "USER", "OUTCOME", "CAUSE", "OCLC", "SYSNO", "TITLE")
 	for _, at := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", at.ID, adminTime(at.Time, loc), dash(at.User),
+		t.row(at.ID, adminTime(at.Time, c.loc), dash(at.User),
 			at.Outcome, dash(at.Cause), dash(at.OCLCNumber), dash(at.SystemNumber), attemptTitle(at))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
-	if len(list) == *limit {
-		fmt.Fprintf(e.stdout, "(the newest %d; --limit shows more)\n", len(list))
-	}
+	moreNote(e.stdout, len(list), *limit, "newest")
 	return nil
 }
 
@@ -149,29 +124,20 @@ func attemptTitle(a *exportlog.Attempt) string {
 }
 
 func exportsShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "exports show", "[flags] ID", `
+	c := newAdminCmd(e, "exports show", "[flags] ID", `
 Show export attempt ID (from oclcbot exports list): what happened, the reply
 the cataloger saw, the upstream ILS's reply in relay mode, and the request as
 received with each record in MARC mnemonic form. Passwords were removed
 before the request was logged.`)
-	cfgPath := configFlag(fs)
-	raw := fs.Bool("raw", false, "write the request's bytes exactly as logged (passwords overwritten) instead")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	raw := c.fs.Bool("raw", false, "write the request's bytes exactly as logged (passwords overwritten) instead")
+	if err := c.parse(args, exactArgs(1, "give one attempt ID")); err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return adminUsageError(e, fs, "give one attempt ID")
-	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
+	id, err := strconv.ParseInt(c.pos[0], 10, 64)
 	if err != nil || id <= 0 {
-		return adminUsageError(e, fs, "%q is not an attempt ID (a number from oclcbot exports list)", pos[0])
+		return c.usageError("%q is not an attempt ID (a number from oclcbot exports list)", c.pos[0])
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -191,7 +157,7 @@ before the request was logged.`)
 		_, err := e.stdout.Write(b)
 		return err
 	}
-	return writeAttempt(e.stdout, at, cfg.Bot.Location())
+	return writeAttempt(e.stdout, at, c.loc)
 }
 
 // writeAttempt prints everything the log holds about one attempt.
@@ -316,236 +282,10 @@ func newAttemptJSON(a *exportlog.Attempt, loc *time.Location) attemptJSON {
 	}
 }
 
-func isOutcome(o exportlog.Outcome) bool {
-	for _, x := range exportOutcomes {
-		if x == o {
-			return true
-		}
-	}
-	return false
-}
-
 func joinOutcomes() string {
 	s := make([]string, len(exportOutcomes))
 	for i, o := range exportOutcomes {
 		s[i] = string(o)
 	}
 	return strings.Join(s, ", ")
-}
-
-// ---- Helpers shared by the administrative commands (catalog, exports,
-// queue, incidents, outbox).
-
-// adminSub is one subcommand of an administrative command.
-type adminSub struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, e *env, args []string) error
-}
-
-// runAdminSubs runs the subcommand args[0] of group. Without one, or with
-// an unknown one, it prints the group's usage on standard error and
-// returns errUsage; -h prints it on standard output.
-func runAdminSubs(ctx context.Context, e *env, group, about string, subs []adminSub, args []string) error {
-	help := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: oclcbot %s SUBCOMMAND [flags] [args]\n\n%s\n\nSubcommands:\n\n", group, strings.TrimSpace(about))
-		for _, s := range subs {
-			fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
-		}
-		fmt.Fprintf(w, "\nRun `oclcbot %s SUBCOMMAND -h` for its flags.\n", group)
-	}
-	if len(args) == 0 {
-		help(e.stderr)
-		return errUsage
-	}
-	name := args[0]
-	switch name {
-	case "-h", "-help", "--help":
-		help(e.stdout)
-		return flag.ErrHelp
-	case "help":
-		if len(args) == 1 {
-			help(e.stdout)
-			return flag.ErrHelp
-		}
-		name, args = args[1], []string{name, "-h"}
-	}
-	for _, s := range subs {
-		if s.name == name {
-			return s.run(ctx, e, args[1:])
-		}
-	}
-	fmt.Fprintf(e.stderr, "oclcbot %s: unknown subcommand %q\n\n", group, name)
-	help(e.stderr)
-	return errUsage
-}
-
-// parseAdminArgs parses args with flags allowed among the positional
-// arguments ("catalog show 42 --format xml"), as people type them, and
-// returns the positional ones. After "--" everything is positional.
-func parseAdminArgs(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := parseFlags(e, fs, args); err != nil {
-		return nil, err
-	}
-	var pos []string
-	for {
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-		if err := fs.Parse(args); err != nil {
-			return nil, errUsage
-		}
-	}
-}
-
-// adminUsageError reports a wrong command line with the command's usage
-// on standard error and returns errUsage (exit status 2).
-func adminUsageError(e *env, fs *flag.FlagSet, format string, a ...any) error {
-	fmt.Fprintf(e.stderr, "%s: %s\n\n", fs.Name(), fmt.Sprintf(format, a...))
-	fs.SetOutput(e.stderr)
-	fs.Usage()
-	return errUsage
-}
-
-// openAdmin opens the stores for an administrative command. Its log lines
-// (warnings and errors only, unless log.level is debug) go to standard
-// error. With mustExist a missing database is an error and no file is
-// created.
-func openAdmin(ctx context.Context, e *env, cfg *config.Config, mustExist bool) (*app, error) {
-	lc := cfg.Log
-	if lc.Level != "debug" && lc.Level != "error" {
-		lc.Level = "warn"
-	}
-	return openApp(ctx, cfg, newLogger(e.stderr, lc), mustExist)
-}
-
-// defaultActor is who an acknowledgement, solution, note, silence or drop
-// is recorded as when --by is not given: the login (the one behind sudo)
-// at this machine's short host name.
-func defaultActor() string {
-	name := os.Getenv("SUDO_USER")
-	if name == "" {
-		name = os.Getenv("USER")
-	}
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		h, _, _ = strings.Cut(h, ".")
-		name += "@" + h
-	}
-	return name
-}
-
-// adminTimeLayout is how the administrative commands show times (in
-// bot.time_zone, the machine's zone unless configured).
-const adminTimeLayout = "2006-01-02 15:04:05"
-
-func adminTime(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(loc).Format(adminTimeLayout)
-}
-
-// jsonTime is t in RFC 3339 in loc, "" for the zero time.
-func jsonTime(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(loc).Format(time.RFC3339Nano)
-}
-
-// whenLayouts are the times people may give for --since, --until and a
-// silence's end, read in bot.time_zone.
-var whenLayouts = []string{
-	time.RFC3339, "2006-01-02T15:04:05", "2006-01-02T15:04", adminTimeLayout, "2006-01-02 15:04", "2006-01-02",
-}
-
-// parseWhen reads a duration counted from now (back when dir < 0,
-// forward when dir > 0) or a time in loc.
-func parseWhen(s string, now time.Time, loc *time.Location, dir int) (time.Time, error) {
-	var d config.Duration
-	if err := d.UnmarshalText([]byte(s)); err == nil {
-		if dir < 0 {
-			return now.Add(-d.D()), nil
-		}
-		return now.Add(d.D()), nil
-	}
-	for _, layout := range whenLayouts {
-		if t, err := time.ParseInLocation(layout, strings.TrimSpace(s), loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (90m, 4h, 7d) nor a time (2026-03-01, \"2026-03-01 14:30\")", s)
-}
-
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// clip shortens s to n runes for a table column, on one line.
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-3]) + "..."
-}
-
-func indent(s, pad string) string {
-	s = strings.TrimRight(s, "\n")
-	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
-}
-
-// visible writes bytes that are not a readable request as text, with
-// control characters and invalid UTF-8 shown as {xHH}.
-func visible(b []byte) string {
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		switch {
-		case r == '\n':
-			sb.WriteByte('\n')
-		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f:
-			fmt.Fprintf(&sb, "{x%02X}", b[0])
-		default:
-			sb.Write(b[:size])
-		}
-		b = b[size:]
-	}
-	return sb.String()
-}
-
-// pluralize returns "1 record", "2 records".
-func pluralize(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }

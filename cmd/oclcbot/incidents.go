@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oclcbot/oclcbot/bot"
-	"github.com/oclcbot/oclcbot/config"
 	"github.com/oclcbot/oclcbot/incidents"
 	isqlite "github.com/oclcbot/oclcbot/incidents/sqlite"
 )
@@ -38,48 +36,33 @@ your login at this host.`,
 var incidentStates = []incidents.State{incidents.StateOpen, incidents.StateAcknowledged, incidents.StateSolved}
 
 func incidentsList(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents list", "[flags]", "List incidents, newest first. Times are local (bot.time_zone).")
-	cfgPath := configFlag(fs)
-	active := fs.Bool("active", false, "only open and acknowledged incidents")
-	state := fs.String("state", "", "only incidents in these `states` (comma-separated): open, acknowledged, solved")
-	target := fs.String("target", "", "only incidents about this `target` (listener, catalog, index, upstream:HOST:PORT)")
-	since := fs.String("since", "", "only incidents opened at or after `WHEN` (a duration ago: 7d, or a time: 2026-03-01)")
-	limit := fs.Int("limit", 50, "show at most `N` incidents")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	c := newAdminCmd(e, "incidents list", "[flags]", "List incidents, newest first. Times are local (bot.time_zone).")
+	active := c.fs.Bool("active", false, "only open and acknowledged incidents")
+	state := c.fs.String("state", "", "only incidents in these `states` (comma-separated): open, acknowledged, solved")
+	target := c.fs.String("target", "", "only incidents about this `target` (listener, catalog, index, upstream:HOST:PORT)")
+	since := c.fs.String("since", "", "only incidents opened at or after `WHEN` (a duration ago: 7d, or a time: 2026-03-01)")
+	limit := c.limitFlag(50, "show at most `N` incidents")
+	asJSON := c.jsonFlag()
+	if err := c.parse(args, noArgs); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	if *limit <= 0 {
-		return adminUsageError(e, fs, "--limit must be at least 1")
 	}
 	f := isqlite.Filter{Target: *target, Limit: *limit}
 	if *active {
 		f.States = []incidents.State{incidents.StateOpen, incidents.StateAcknowledged}
 	}
-	if *state != "" {
-		for _, s := range strings.Split(*state, ",") {
-			st := incidents.State(strings.ToLower(strings.TrimSpace(s)))
-			if !validIncidentState(st) {
-				return adminUsageError(e, fs, "--state %q: want open, acknowledged or solved", s)
-			}
-			f.States = append(f.States, st)
-		}
-	}
-	cfg, err := loadConfig(*cfgPath)
+	states, err := parseStates(c, *state, incidentStates)
 	if err != nil {
 		return err
 	}
-	loc, now := cfg.Bot.Location(), time.Now()
-	if *since != "" {
-		if f.Since, err = parseWhen(*since, now, loc, -1); err != nil {
-			return adminUsageError(e, fs, "--since: %v", err)
-		}
+	f.States = append(f.States, states...)
+	if err := c.load(); err != nil {
+		return err
 	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	now := time.Now()
+	if f.Since, err = c.pastTime("--since", *since, now); err != nil {
+		return err
+	}
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -89,11 +72,9 @@ func incidentsList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		out := make([]*incidents.Summary, len(list))
-		for i, inc := range list {
-			out[i] = incidents.Summarize(inc, now, !cfg.Bot.NoTag)
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(list, func(inc *incidents.Incident) *incidents.Summary {
+			return incidents.Summarize(inc, now, !c.cfg.Bot.NoTag)
+		}))
 	}
 	if len(list) == 0 {
 		switch {
@@ -106,36 +87,22 @@ func incidentsList(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	return incidents.WriteList(e.stdout, list, now, loc)
-}
-
-func validIncidentState(st incidents.State) bool {
-	for _, s := range incidentStates {
-		if s == st {
-			return true
-		}
-	}
-	return false
+	return incidents.WriteList(e.stdout, list, now, c.loc)
 }
 
 func incidentsShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents show", "[flags] ID", `
+	c := newAdminCmd(e, "incidents show", "[flags] ID", `
 Show everything about an incident: its state, the timeline (who did what
 when), the messages captured verbatim (replies catalogers saw, upstream
 replies, probe errors, staff mails) and the export attempts it affected,
 each with what became of it.`)
-	cfgPath := configFlag(fs)
-	printouts := fs.Bool("printouts", false, "print each affected record in MARC mnemonic form")
-	asJSON := fs.Bool("json", false, "print the OIS report as JSON (records with their raw bytes)")
-	pos, err := parseAdminArgs(e, fs, args)
+	printouts := c.fs.Bool("printouts", false, "print each affected record in MARC mnemonic form")
+	asJSON := c.fs.Bool("json", false, "print the OIS report as JSON (records with their raw bytes)")
+	id, err := incidentArg(c, args)
 	if err != nil {
 		return err
 	}
-	cfg, id, err := incidentArgs(e, fs, *cfgPath, pos)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -146,27 +113,27 @@ each with what became of it.`)
 	}
 	now := time.Now()
 	if *asJSON {
-		return writeJSON(e.stdout, incidents.NewReport(inc, a.facts(), now, !cfg.Bot.NoTag))
+		return writeJSON(e.stdout, incidents.NewReport(inc, a.facts(), now, !c.cfg.Bot.NoTag))
 	}
-	return incidents.WriteIncident(e.stdout, inc, now, cfg.Bot.Location(), *printouts)
+	return incidents.WriteIncident(e.stdout, inc, now, c.loc, *printouts)
 }
 
-// incidentArgs loads the configuration and reads the one incident id of
-// pos in canonical form.
-func incidentArgs(e *env, fs *flag.FlagSet, cfgPath string, pos []string) (*config.Config, string, error) {
-	if len(pos) == 0 {
-		return nil, "", adminUsageError(e, fs, "give an incident id")
+// incidentArg parses args, whose first positional argument is an incident
+// id, loads the configuration (for the id's prefix in the usage error) and
+// returns the id in canonical form.
+func incidentArg(c *adminCmd, args []string) (string, error) {
+	if err := c.parse(args, someArgs("give an incident id")); err != nil {
+		return "", err
 	}
-	cfg, err := loadConfig(cfgPath)
+	if err := c.load(); err != nil {
+		return "", err
+	}
+	id, err := incidents.CanonicalID(c.pos[0])
 	if err != nil {
-		return nil, "", err
+		return "", c.usageError("%q is not an incident id (they look like %s)",
+			c.pos[0], incidents.FormatID(c.cfg.Bot.IncidentPrefix, time.Now().In(c.loc).Year(), 42))
 	}
-	id, err := incidents.CanonicalID(pos[0])
-	if err != nil {
-		return nil, "", adminUsageError(e, fs, "%q is not an incident id (they look like %s)",
-			pos[0], incidents.FormatID(cfg.Bot.IncidentPrefix, time.Now().In(cfg.Bot.Location()).Year(), 42))
-	}
-	return cfg, id, nil
+	return id, nil
 }
 
 // incidentError explains why an action on incident id failed.
@@ -192,36 +159,28 @@ func incidentError(ctx context.Context, a *app, id string, err error) error {
 func incidentAction(ctx context.Context, e *env, name, synopsis, about string, args []string,
 	act func(ctx context.Context, eng *bot.Engine, id, actor string, rest []string) error,
 	done func(inc *incidents.Incident, loc *time.Location) string) error {
-	fs := newFlags(e, "incidents "+name, synopsis, about)
-	cfgPath := configFlag(fs)
-	by := fs.String("by", defaultActor(), "who is doing it, recorded in the timeline")
-	pos, err := parseAdminArgs(e, fs, args)
+	c := newAdminCmd(e, "incidents "+name, synopsis, about)
+	by := c.byFlag("who is doing it, recorded in the timeline")
+	id, err := incidentArg(c, args)
 	if err != nil {
 		return err
 	}
-	cfg, id, err := incidentArgs(e, fs, *cfgPath, pos)
-	if err != nil {
-		return err
-	}
+	pos := c.pos
 	actor := strings.TrimSpace(*by)
 	if actor == "" {
-		return adminUsageError(e, fs, "--by must name who is doing it")
+		return c.usageError("--by must name who is doing it")
 	}
 	if name != "note" && len(pos) > 1 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[1])
+		return c.usageError("unexpected argument %q", pos[1])
 	}
 	if name == "note" && strings.TrimSpace(strings.Join(pos[1:], " ")) == "" {
-		return adminUsageError(e, fs, "give the note's text")
+		return c.usageError("give the note's text")
 	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, eng, err := c.openEngine(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	eng, err := a.openEngine(ctx)
-	if err != nil {
-		return err
-	}
 	if err := act(ctx, eng, id, actor, pos[1:]); err != nil {
 		return incidentError(ctx, a, id, err)
 	}
@@ -229,7 +188,7 @@ func incidentAction(ctx context.Context, e *env, name, synopsis, about string, a
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, done(inc, cfg.Bot.Location()))
+	fmt.Fprintln(e.stdout, done(inc, c.loc))
 	return nil
 }
 
@@ -286,44 +245,33 @@ func knownTarget(target string) bool {
 }
 
 func incidentsSilence(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents silence", "[flags] TARGET DURATION --reason TEXT", `
+	c := newAdminCmd(e, "incidents silence", "[flags] TARGET DURATION --reason TEXT", `
 Hold back announcements about TARGET for DURATION (90m, 4h, 2d) or until a
 time ("2026-03-01 18:00"). Failures are still detected and recorded; when
 the silence ends, only what changed is announced. TARGET is listener,
 catalog, index, upstream:HOST:PORT, a pattern such as upstream:*, or * for
 everything.`)
-	cfgPath := configFlag(fs)
-	reason := fs.String("reason", "", "why (required), e.g. \"ILS upgrade, ticket 4711\"")
-	by := fs.String("by", defaultActor(), "who sets the silence")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	reason := c.fs.String("reason", "", "why (required), e.g. \"ILS upgrade, ticket 4711\"")
+	by := c.byFlag("who sets the silence")
+	if err := c.parse(args, exactArgs(2, "give a TARGET and a DURATION")); err != nil {
 		return err
-	}
-	if len(pos) != 2 {
-		return adminUsageError(e, fs, "give a TARGET and a DURATION")
 	}
 	if strings.TrimSpace(*reason) == "" {
-		return adminUsageError(e, fs, "--reason is required, so that others know why nothing is announced")
+		return c.usageError("--reason is required, so that others know why nothing is announced")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
+	if err := c.load(); err != nil {
 		return err
 	}
-	loc := cfg.Bot.Location()
-	until, err := parseWhen(pos[1], time.Now(), loc, +1)
+	until, err := parseWhen(c.pos[1], time.Now(), c.loc, +1)
 	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
+		return c.usageError("%v", err)
 	}
-	target := pos[0]
-	a, err := openAdmin(ctx, e, cfg, false)
+	target := c.pos[0]
+	a, eng, err := c.openEngine(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	eng, err := a.openEngine(ctx)
-	if err != nil {
-		return err
-	}
 	s, err := eng.Silence(ctx, target, until, *reason, strings.TrimSpace(*by))
 	if err != nil {
 		return err
@@ -332,61 +280,37 @@ everything.`)
 		fmt.Fprintf(e.stderr, "oclcbot incidents silence: note: %q is not a target oclcbot checks (listener, catalog, index, upstream:HOST:PORT); the silence holds for it anyway\n", target)
 	}
 	fmt.Fprintf(e.stdout, "silenced %s until %s (silence %d, by %s); lift it early with `oclcbot incidents unsilence %s`\n",
-		s.Target, adminTime(s.Until, loc), s.ID, s.Actor, s.Target)
+		s.Target, adminTime(s.Until, c.loc), s.ID, s.Actor, s.Target)
 	return nil
 }
 
 func incidentsUnsilence(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents unsilence", "[flags] TARGET", `
+	c := newAdminCmd(e, "incidents unsilence", "[flags] TARGET", `
 Lift the running silences on exactly TARGET (as given to silence) and
 announce at once what changed while they held.`)
-	cfgPath := configFlag(fs)
-	by := fs.String("by", defaultActor(), "who lifts the silences")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	by := c.byFlag("who lifts the silences")
+	if err := c.parse(args, exactArgs(1, "give one TARGET")); err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return adminUsageError(e, fs, "give one TARGET")
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, eng, err := c.openEngine(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	eng, err := a.openEngine(ctx)
-	if err != nil {
-		return err
-	}
-	n, err := eng.Unsilence(ctx, pos[0], strings.TrimSpace(*by))
+	target := c.pos[0]
+	n, err := eng.Unsilence(ctx, target, strings.TrimSpace(*by))
 	if n == 0 && err == nil {
-		return fmt.Errorf("no running silence on exactly %q (see oclcbot incidents silences)", pos[0])
+		return fmt.Errorf("no running silence on exactly %q (see oclcbot incidents silences)", target)
 	}
 	if n > 0 {
-		fmt.Fprintf(e.stdout, "lifted %s on %s\n", pluralize(n, "silence"), pos[0])
+		fmt.Fprintf(e.stdout, "lifted %s on %s\n", pluralize(n, "silence"), target)
 	}
 	return err
 }
 
 func incidentsSilences(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents silences", "[flags]", "List the running silences and the maintenance windows.")
-	cfgPath := configFlag(fs)
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	c := newAdminCmd(e, "incidents silences", "[flags]", "List the running silences and the maintenance windows.")
+	a, err := c.start(ctx, args, noArgs)
 	if err != nil {
 		return err
 	}
@@ -403,78 +327,49 @@ func incidentsSilences(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "no silences or maintenance windows: everything is announced")
 		return nil
 	}
-	return incidents.WriteSilences(e.stdout, ss, ws, cfg.Bot.Location())
+	return incidents.WriteSilences(e.stdout, ss, ws, c.loc)
 }
 
 func incidentsWindow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "incidents window", "add [flags] TARGET SCHEDULE --reason TEXT | delete [flags] ID", `
+	c := newAdminCmd(e, "incidents window", "add [flags] TARGET SCHEDULE --reason TEXT | delete [flags] ID", `
 Maintenance windows hold back announcements about TARGET every time their
 schedule comes round (failures are still recorded). SCHEDULE is
 "DAYS HH:MM-HH:MM [ZONE]": "Sun 02:00-04:00", "Mon-Fri 22:00-23:30
 America/New_York", "daily 03:00-03:15"; the zone defaults to bot.time_zone.
 List them with oclcbot incidents silences.`)
-	cfgPath := configFlag(fs)
-	reason := fs.String("reason", "", "why (required for add)")
-	by := fs.String("by", defaultActor(), "who adds the window")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	reason := c.fs.String("reason", "", "why (required for add)")
+	by := c.byFlag("who adds the window")
+	if err := c.parse(args, anyArgs); err != nil {
 		return err
 	}
+	pos := c.pos
 	if len(pos) == 0 || (pos[0] != "add" && pos[0] != "delete") {
-		return adminUsageError(e, fs, "say add or delete")
+		return c.usageError("say add or delete")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
+	if err := c.load(); err != nil {
 		return err
 	}
 	if pos[0] == "delete" {
-		if len(pos) != 2 {
-			return adminUsageError(e, fs, "give the ID of the window to delete")
-		}
-		id, err := strconv.ParseInt(pos[1], 10, 64)
-		if err != nil || id <= 0 {
-			return adminUsageError(e, fs, "%q is not a window ID (see oclcbot incidents silences)", pos[1])
-		}
-		a, err := openAdmin(ctx, e, cfg, true)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		eng, err := a.openEngine(ctx)
-		if err != nil {
-			return err
-		}
-		if err := eng.DeleteWindow(ctx, id); err != nil {
-			if errors.Is(err, incidents.ErrNotFound) {
-				return fmt.Errorf("no maintenance window %d", id)
-			}
-			return err
-		}
-		fmt.Fprintf(e.stdout, "deleted maintenance window %d\n", id)
-		return nil
+		return deleteWindow(ctx, c)
 	}
 	if len(pos) < 3 {
-		return adminUsageError(e, fs, "give a TARGET and a SCHEDULE")
+		return c.usageError("give a TARGET and a SCHEDULE")
 	}
 	if strings.TrimSpace(*reason) == "" {
-		return adminUsageError(e, fs, "--reason is required")
+		return c.usageError("--reason is required")
 	}
 	if strings.TrimSpace(*by) == "" {
-		return adminUsageError(e, fs, "--by must name who adds the window")
+		return c.usageError("--by must name who adds the window")
 	}
-	sched, err := incidents.ParseSchedule(strings.Join(pos[2:], " "), cfg.Bot.Location())
+	sched, err := incidents.ParseSchedule(strings.Join(pos[2:], " "), c.loc)
 	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
+		return c.usageError("%v", err)
 	}
-	a, err := openAdmin(ctx, e, cfg, false)
+	a, eng, err := c.openEngine(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	eng, err := a.openEngine(ctx)
-	if err != nil {
-		return err
-	}
 	w, err := eng.AddWindow(ctx, pos[1], sched, *reason, strings.TrimSpace(*by))
 	if err != nil {
 		return err
@@ -483,5 +378,29 @@ List them with oclcbot incidents silences.`)
 		fmt.Fprintf(e.stderr, "oclcbot incidents window: note: %q is not a target oclcbot checks; the window holds for it anyway\n", w.Target)
 	}
 	fmt.Fprintf(e.stdout, "maintenance window %d: %s, %s (by %s)\n", w.ID, w.Target, w.Schedule, w.Actor)
+	return nil
+}
+
+// deleteWindow is incidents window delete ID.
+func deleteWindow(ctx context.Context, c *adminCmd) error {
+	if len(c.pos) != 2 {
+		return c.usageError("give the ID of the window to delete")
+	}
+	id, err := strconv.ParseInt(c.pos[1], 10, 64)
+	if err != nil || id <= 0 {
+		return c.usageError("%q is not a window ID (see oclcbot incidents silences)", c.pos[1])
+	}
+	a, eng, err := c.openEngine(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := eng.DeleteWindow(ctx, id); err != nil {
+		if errors.Is(err, incidents.ErrNotFound) {
+			return fmt.Errorf("no maintenance window %d", id)
+		}
+		return err
+	}
+	fmt.Fprintf(c.e.stdout, "deleted maintenance window %d\n", id)
 	return nil
 }

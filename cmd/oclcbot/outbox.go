@@ -45,49 +45,34 @@ List the dead letters, newest first: notifications the daemon gave up on
 given up with them because the ALERT of their thread was not delivered.
 Fix the channel, then: oclcbot outbox retry [KEY...]`
 	}
-	fs := newFlags(e, "outbox "+name, "[flags]", about)
-	cfgPath := configFlag(fs)
+	c := newAdminCmd(e, "outbox "+name, "[flags]", about)
 	var state *string
 	if states == nil {
-		state = fs.String("state", "", "only notifications in these `states` (comma-separated): pending, sending, sent, dead")
+		state = c.fs.String("state", "", "only notifications in these `states` (comma-separated): pending, sending, sent, dead")
 	}
-	channel := fs.String("channel", "", "only this `channel` (log, listserv, slack, ois, ...)")
-	incident := fs.String("incident", "", "only notifications about incident `ID`")
-	limit := fs.Int("limit", 50, "show at most `N` notifications")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	channel := c.fs.String("channel", "", "only this `channel` (log, listserv, slack, ois, ...)")
+	incident := c.fs.String("incident", "", "only notifications about incident `ID`")
+	limit := c.limitFlag(50, "show at most `N` notifications")
+	asJSON := c.jsonFlag()
+	if err := c.parse(args, noArgs); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	if *limit <= 0 {
-		return adminUsageError(e, fs, "--limit must be at least 1")
-	}
 	f := isqlite.OutboxFilter{States: states, Channel: *channel, Limit: *limit}
-	if state != nil && *state != "" {
-		for _, s := range strings.Split(*state, ",") {
-			st := incidents.Delivery(strings.ToLower(strings.TrimSpace(s)))
-			if !validDelivery(st) {
-				return adminUsageError(e, fs, "--state %q: want pending, sending, sent or dead", s)
-			}
-			f.States = append(f.States, st)
+	if state != nil {
+		picked, err := parseStates(c, *state, deliveryStates)
+		if err != nil {
+			return err
 		}
+		f.States = append(f.States, picked...)
 	}
 	if *incident != "" {
 		id, err := incidents.CanonicalID(*incident)
 		if err != nil {
-			return adminUsageError(e, fs, "--incident %q is not an incident id", *incident)
+			return c.usageError("--incident %q is not an incident id", *incident)
 		}
 		f.Incident = id
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	loc := cfg.Bot.Location()
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -97,11 +82,7 @@ Fix the channel, then: oclcbot outbox retry [KEY...]`
 		return err
 	}
 	if *asJSON {
-		out := make([]notificationJSON, len(ns))
-		for i := range ns {
-			out[i] = newNotificationJSON(&ns[i], loc)
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(ns, func(n incidents.Notification) notificationJSON { return newNotificationJSON(&n, c.loc) }))
 	}
 	if len(ns) == 0 {
 		switch {
@@ -114,7 +95,7 @@ Fix the channel, then: oclcbot outbox retry [KEY...]`
 		}
 		return nil
 	}
-	if err := incidents.WriteOutbox(e.stdout, ns, loc); err != nil {
+	if err := incidents.WriteOutbox(e.stdout, ns, c.loc); err != nil {
 		return err
 	}
 	if states != nil {
@@ -123,42 +104,21 @@ Fix the channel, then: oclcbot outbox retry [KEY...]`
 	return nil
 }
 
-func validDelivery(st incidents.Delivery) bool {
-	for _, s := range deliveryStates {
-		if s == st {
-			return true
-		}
-	}
-	return false
-}
-
 func outboxShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "outbox show", "[flags] KEY", "Show notification KEY (from oclcbot outbox list): its delivery and its text as rendered.")
-	cfgPath := configFlag(fs)
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return adminUsageError(e, fs, "give one notification KEY")
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	loc := cfg.Bot.Location()
-	a, err := openAdmin(ctx, e, cfg, true)
+	c := newAdminCmd(e, "outbox show", "[flags] KEY", "Show notification KEY (from oclcbot outbox list): its delivery and its text as rendered.")
+	a, err := c.start(ctx, args, exactArgs(1, "give one notification KEY"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	n, err := a.incidents.Notification(ctx, pos[0])
+	n, err := a.incidents.Notification(ctx, c.pos[0])
 	if errors.Is(err, incidents.ErrNotFound) {
-		return fmt.Errorf("no notification %s in the outbox", pos[0])
+		return fmt.Errorf("no notification %s in the outbox", c.pos[0])
 	}
 	if err != nil {
 		return err
 	}
+	loc := c.loc
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Notification %s: %s\n", n.Key, n.State)
 	fmt.Fprintf(b, "  channel:   %s\n  kind:      %s\n  incident:  %s\n", n.Channel, n.Kind, dash(n.Incident))
@@ -187,32 +147,26 @@ func outboxShow(ctx context.Context, e *env, args []string) error {
 }
 
 func outboxRetry(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "outbox retry", "[flags] [KEY...]", `
+	c := newAdminCmd(e, "outbox retry", "[flags] [KEY...]", `
 Send notifications again. Without KEY, every dead letter (of --channel, if
 given) goes back to pending with a fresh maximum age. A KEY that is dead is
 retried with those given up because of it; a KEY waiting for its next
 attempt (pending after an error) is made due now. The running daemon
 delivers them within a few seconds, in order.`)
-	cfgPath := configFlag(fs)
-	channel := fs.String("channel", "", "without KEY: only the dead letters of this `channel`")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	channel := c.fs.String("channel", "", "without KEY: only the dead letters of this `channel`")
+	if err := c.parse(args, anyArgs); err != nil {
 		return err
 	}
-	if len(pos) > 0 && *channel != "" {
-		return adminUsageError(e, fs, "give KEYs or --channel, not both")
+	if len(c.pos) > 0 && *channel != "" {
+		return c.usageError("give KEYs or --channel, not both")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, e, cfg, true)
+	a, err := c.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	now := time.Now()
-	if len(pos) == 0 {
+	if len(c.pos) == 0 {
 		n, err := a.incidents.RetryDead(ctx, *channel, now)
 		if err != nil {
 			return err
@@ -224,19 +178,13 @@ delivers them within a few seconds, in order.`)
 		fmt.Fprintf(e.stdout, "%s pending again: the running daemon delivers them within a few seconds\n", pluralize(n, "notification"))
 		return nil
 	}
-	failed := false
-	for _, key := range pos {
-		if err := retryNotification(ctx, a.incidents, key, now, cfg.Bot.Location()); err != nil {
-			failed = true
-			fmt.Fprintf(e.stderr, "oclcbot outbox retry: %v\n", err)
-			continue
+	return forEachArg(c, c.pos, func(key string) error {
+		if err := retryNotification(ctx, a.incidents, key, now, c.loc); err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "%s pending, due now\n", key)
-	}
-	if failed {
-		return errSilentFailure
-	}
-	return nil
+		return nil
+	})
 }
 
 // retryNotification makes key due now: a dead letter with a fresh maximum

@@ -26,63 +26,46 @@ records may or may not have reached the ILS: check the ILS, then retry one
 		}, args)
 }
 
-// openQueue opens the stores and checks that the configuration is in
-// relay mode.
-func openQueue(ctx context.Context, e *env, cfgPath string) (*app, *time.Location, error) {
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return nil, nil, err
+// openQueue loads the configuration, checks that it is in relay mode, and
+// opens the stores.
+func openQueue(ctx context.Context, c *adminCmd) (*app, error) {
+	if err := c.load(); err != nil {
+		return nil, err
 	}
-	if cfg.Relay == nil {
-		name := cfgPath
+	if c.cfg.Relay == nil {
+		name := *c.cfgPath
 		if name == "" {
 			name = "the built-in defaults"
 		}
-		return nil, nil, fmt.Errorf("the queue is used only in relay mode, and %s has no [relay] section (records go to the embedded catalog)", name)
+		return nil, fmt.Errorf("the queue is used only in relay mode, and %s has no [relay] section (records go to the embedded catalog)", name)
 	}
-	a, err := openAdmin(ctx, e, cfg, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return a, cfg.Bot.Location(), nil
+	return c.open(ctx, true)
 }
 
 var queueStates = []relay.State{relay.StateQueued, relay.StateSending, relay.StateUncertain, relay.StateDelivered, relay.StateDropped}
 
 func queueList(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "queue list", "[flags]", `
+	c := newAdminCmd(e, "queue list", "[flags]", `
 List the relay queue, oldest first: by default the records still needing
 something (queued, sending, uncertain); --all adds the delivered and dropped
 ones kept for the record.`)
-	cfgPath := configFlag(fs)
-	all := fs.Bool("all", false, "list entries in every state")
-	state := fs.String("state", "", "only entries in these `states` (comma-separated): queued, sending, uncertain, delivered, dropped")
-	limit := fs.Int("limit", 100, "show at most `N` entries")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
+	all := c.fs.Bool("all", false, "list entries in every state")
+	state := c.fs.String("state", "", "only entries in these `states` (comma-separated): queued, sending, uncertain, delivered, dropped")
+	limit := c.limitFlag(100, "show at most `N` entries")
+	asJSON := c.jsonFlag()
+	if err := c.parse(args, noArgs); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return adminUsageError(e, fs, "unexpected argument %q", pos[0])
-	}
-	if *limit <= 0 {
-		return adminUsageError(e, fs, "--limit must be at least 1")
 	}
 	opt := relay.ListOptions{Limit: *limit}
 	if *all {
 		opt.States = queueStates
 	}
-	if *state != "" {
-		for _, s := range strings.Split(*state, ",") {
-			st := relay.State(strings.ToLower(strings.TrimSpace(s)))
-			if !validQueueState(st) {
-				return adminUsageError(e, fs, "--state %q: want queued, sending, uncertain, delivered or dropped", s)
-			}
-			opt.States = append(opt.States, st)
-		}
+	states, err := parseStates(c, *state, queueStates)
+	if err != nil {
+		return err
 	}
-	a, loc, err := openQueue(ctx, e, *cfgPath)
+	opt.States = append(opt.States, states...)
+	a, err := openQueue(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -91,12 +74,9 @@ ones kept for the record.`)
 	if err != nil {
 		return err
 	}
+	loc := c.loc
 	if *asJSON {
-		out := make([]queueEntryJSON, len(list))
-		for i := range list {
-			out[i] = newQueueEntryJSON(&list[i], loc)
-		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, jsonForms(list, func(q relay.Entry) queueEntryJSON { return newQueueEntryJSON(&q, loc) }))
 	}
 	st, err := a.relay.Stats(ctx)
 	if err != nil {
@@ -110,8 +90,7 @@ ones kept for the record.`)
 		}
 		return nil
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "ID\tSTATE\tTRIES\tEXPORTED\tUSER\tOCLC\tTITLE\tNEXT/DONE\tINFO")
+	t := newTable(e.stdout, "ID", "STATE", "TRIES", "EXPORTED", "USER", "OCLC", "TITLE", "NEXT/DONE", "INFO")
 	for i := range list {
 		q := &list[i]
 		when := adminTime(q.NextAttempt, loc)
@@ -121,10 +100,10 @@ ones kept for the record.`)
 		case relay.StateUncertain:
 			when = "operator"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.State, q.Attempts, adminTime(q.Received, loc),
+		t.row(q.ID, q.State, q.Attempts, adminTime(q.Received, loc),
 			dash(q.User), dash(q.OCLCNumber), dash(clip(q.Title, 50)), when, dash(clip(queueInfo(q), 70)))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	if st.Waiting > 0 || st.Uncertain > 0 {
@@ -139,15 +118,6 @@ ones kept for the record.`)
 		}
 	}
 	return nil
-}
-
-func validQueueState(st relay.State) bool {
-	for _, s := range queueStates {
-		if s == st {
-			return true
-		}
-	}
-	return false
 }
 
 // queueInfo is the entry's latest news: why it failed, why it was
@@ -165,20 +135,8 @@ func queueInfo(q *relay.Entry) string {
 }
 
 func queueShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "queue show", "[flags] ID", "Show queue entry ID (from oclcbot queue list) with its record in MARC mnemonic form.")
-	cfgPath := configFlag(fs)
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return adminUsageError(e, fs, "give one queue entry ID")
-	}
-	ids, err := queueIDs(pos)
-	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
-	}
-	a, loc, err := openQueue(ctx, e, *cfgPath)
+	c := newAdminCmd(e, "queue show", "[flags] ID", "Show queue entry ID (from oclcbot queue list) with its record in MARC mnemonic form.")
+	a, ids, err := startQueue(ctx, c, args, exactArgs(1, "give one queue entry ID"))
 	if err != nil {
 		return err
 	}
@@ -194,6 +152,7 @@ func queueShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	loc := c.loc
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Queue entry %d: %s\n", q.ID, q.State)
 	fmt.Fprintf(b, "  exported:      %s by %s from %s", adminTime(q.Received, loc), dash(q.User), dash(q.RemoteAddr))
@@ -224,12 +183,31 @@ func queueShow(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-func queueIDs(args []string) ([]int64, error) {
-	ids := make([]int64, len(args))
-	for i, s := range args {
+// startQueue is start for a subcommand that takes queue entry IDs: parse,
+// read the IDs, then openQueue.
+func startQueue(ctx context.Context, c *adminCmd, args []string, n argCount) (*app, []int64, error) {
+	if err := c.parse(args, n); err != nil {
+		return nil, nil, err
+	}
+	ids, err := queueIDs(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := openQueue(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, ids, nil
+}
+
+// queueIDs reads the positional arguments as queue entry IDs; a wrong one
+// is a usage error.
+func queueIDs(c *adminCmd) ([]int64, error) {
+	ids := make([]int64, len(c.pos))
+	for i, s := range c.pos {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id <= 0 {
-			return nil, fmt.Errorf("%q is not a queue entry ID (a number from oclcbot queue list)", s)
+			return nil, c.usageError("%q is not a queue entry ID (a number from oclcbot queue list)", s)
 		}
 		ids[i] = id
 	}
@@ -237,21 +215,12 @@ func queueIDs(args []string) ([]int64, error) {
 }
 
 func queueRetry(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "queue retry", "[flags] [ID...]", `
+	c := newAdminCmd(e, "queue retry", "[flags] [ID...]", `
 Make records due for delivery now and reset their backoff; the running
 daemon (oclcbot serve) delivers them within a few seconds, oldest first.
 Without IDs every queued record is retried. Uncertain records are retried
 only when named, because the ILS may already have them: check it first.`)
-	cfgPath := configFlag(fs)
-	pos, err := parseAdminArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	ids, err := queueIDs(pos)
-	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
-	}
-	a, _, err := openQueue(ctx, e, *cfgPath)
+	a, ids, err := startQueue(ctx, c, args, anyArgs)
 	if err != nil {
 		return err
 	}
@@ -271,19 +240,13 @@ only when named, because the ILS may already have them: check it first.`)
 		}
 		return nil
 	}
-	failed := false
-	for _, id := range ids {
+	return forEachArg(c, ids, func(id int64) error {
 		if _, err := a.relay.Retry(ctx, id); err != nil {
-			failed = true
-			fmt.Fprintf(e.stderr, "oclcbot queue retry: %v\n", queueError(ctx, a.relay, id, err, "retried"))
-			continue
+			return queueError(ctx, a.relay, id, err, "retried")
 		}
 		fmt.Fprintf(e.stdout, "%d due now\n", id)
-	}
-	if failed {
-		return errSilentFailure
-	}
-	return nil
+		return nil
+	})
 }
 
 // queueError explains why entry id could not be retried or dropped.
@@ -305,56 +268,45 @@ func queueError(ctx context.Context, r *relay.Relay, id int64, err error, verb s
 }
 
 func queueDrop(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "queue drop", "[flags] ID... --reason TEXT", `
+	c := newAdminCmd(e, "queue drop", "[flags] ID... --reason TEXT", `
 Give up delivering queued or uncertain records. A dropped record never
 reached the ILS through oclcbot: the cataloger must export it again (the
 incident's SOLVED notice says so). The entry is kept, with the reason and
 who dropped it.`)
-	cfgPath := configFlag(fs)
-	reason := fs.String("reason", "", "why (required): e.g. \"imported by hand in the ILS\"")
-	by := fs.String("by", defaultActor(), "who is dropping them")
-	pos, err := parseAdminArgs(e, fs, args)
+	reason := c.fs.String("reason", "", "why (required): e.g. \"imported by hand in the ILS\"")
+	by := c.byFlag("who is dropping them")
+	if err := c.parse(args, someArgs("give the ID of each entry to drop")); err != nil {
+		return err
+	}
+	ids, err := queueIDs(c)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		return adminUsageError(e, fs, "give the ID of each entry to drop")
-	}
-	ids, err := queueIDs(pos)
-	if err != nil {
-		return adminUsageError(e, fs, "%v", err)
-	}
 	if strings.TrimSpace(*reason) == "" {
-		return adminUsageError(e, fs, "--reason is required, so that others know why the record was not delivered")
+		return c.usageError("--reason is required, so that others know why the record was not delivered")
 	}
 	if strings.TrimSpace(*by) == "" {
-		return adminUsageError(e, fs, "--by must name who drops them")
+		return c.usageError("--by must name who drops them")
 	}
-	a, loc, err := openQueue(ctx, e, *cfgPath)
+	a, err := openQueue(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	// The relay keeps a reason but no actor: record who in the reason.
 	why := strings.TrimSpace(*reason) + " (dropped by " + strings.TrimSpace(*by) + ")"
-	failed := false
-	for _, id := range ids {
+	return forEachArg(c, ids, func(id int64) error {
 		q, err := a.relay.Get(ctx, id)
 		if err == nil {
 			err = a.relay.Drop(ctx, id, why)
 		}
 		if err != nil {
-			failed = true
-			fmt.Fprintf(e.stderr, "oclcbot queue drop: %v\n", queueError(ctx, a.relay, id, err, "dropped"))
-			continue
+			return queueError(ctx, a.relay, id, err, "dropped")
 		}
 		fmt.Fprintf(e.stdout, "dropped %d: OCLC %s %q, exported by %s at %s: it was NOT delivered and must be exported again\n",
-			id, dash(q.OCLCNumber), q.Title, dash(q.User), adminTime(q.Received, loc))
-	}
-	if failed {
-		return errSilentFailure
-	}
-	return nil
+			id, dash(q.OCLCNumber), q.Title, dash(q.User), adminTime(q.Received, c.loc))
+		return nil
+	})
 }
 
 // queueEntryJSON is the stable JSON form of a queue entry.
