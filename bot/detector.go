@@ -46,6 +46,8 @@ type detector struct {
 	probeOKs     int       // passing probes since healthySince
 
 	recent   []sample             // exports within the window
+	nSys     int                  // system failures in recent
+	nTr      int                  // transport failures in recent
 	auth     map[string]time.Time // user -> latest refused login
 	evidence []Observation        // failures within the window
 	lastOK   bool                 // the latest observation was a success
@@ -72,6 +74,7 @@ func (d *detector) prune(at time.Time) {
 	cut := at.Add(-d.r.Window)
 	i := 0
 	for i < len(d.recent) && d.recent[i].at.Before(cut) {
+		d.count(d.recent[i].class, -1)
 		i++
 	}
 	d.recent = d.recent[i:]
@@ -85,6 +88,23 @@ func (d *detector) prune(at time.Time) {
 		if t.Before(acut) {
 			delete(d.auth, u)
 		}
+	}
+}
+
+// addRecent adds an export to the window. The failure counts are kept
+// as samples come and go: one observation costs the same however many
+// exports the window holds.
+func (d *detector) addRecent(s sample) {
+	d.recent = append(d.recent, s)
+	d.count(s.class, 1)
+}
+
+func (d *detector) count(c exportlog.Class, delta int) {
+	switch c {
+	case exportlog.ClassSystem:
+		d.nSys += delta
+	case exportlog.ClassTransport:
+		d.nTr += delta
 	}
 }
 
@@ -114,7 +134,7 @@ func (d *detector) observe(o Observation, at time.Time) verdict {
 	case o.OK:
 		d.sysRun = 0
 		d.okRun++
-		d.recent = append(d.recent, sample{at: at})
+		d.addRecent(sample{at: at})
 		d.lastOK = true
 	case o.Class == exportlog.ClassRecord:
 		// The cataloger's business, except refused logins from many users.
@@ -123,12 +143,12 @@ func (d *detector) observe(o Observation, at time.Time) verdict {
 			d.addEvidence(o)
 		}
 	case o.Class == exportlog.ClassTransport:
-		d.recent = append(d.recent, sample{at: at, class: exportlog.ClassTransport})
+		d.addRecent(sample{at: at, class: exportlog.ClassTransport})
 		d.addEvidence(o)
 	default: // system (or an unclassified failure)
 		d.sysRun++
 		d.okRun, d.healthySince, d.lastOK = 0, time.Time{}, false
-		d.recent = append(d.recent, sample{at: at, class: exportlog.ClassSystem})
+		d.addRecent(sample{at: at, class: exportlog.ClassSystem})
 		d.addEvidence(o)
 	}
 	if d.failing {
@@ -140,7 +160,7 @@ func (d *detector) observe(o Observation, at time.Time) verdict {
 		d.failing, d.cause, d.class = true, v.cause, v.class
 		d.sysRun, d.probeRun, d.okRun = 0, 0, 0
 		d.healthySince, d.probeOKs = time.Time{}, 0
-		d.evidence, d.recent = nil, nil
+		d.evidence, d.recent, d.nSys, d.nTr = nil, nil, 0, 0
 		clear(d.auth)
 		return v
 	}
@@ -165,16 +185,7 @@ func (d *detector) confirmation(o Observation) verdict {
 	if cause == "" {
 		cause = incidents.CauseProbe
 	}
-	var n, sys, tr int
-	for _, s := range d.recent {
-		n++
-		switch s.class {
-		case exportlog.ClassSystem:
-			sys++
-		case exportlog.ClassTransport:
-			tr++
-		}
-	}
+	n, sys, tr := len(d.recent), d.nSys, d.nTr
 	switch {
 	case r.SystemFailures > 0 && d.sysRun >= r.SystemFailures:
 		return verdict{confirm: true, cause: cause, class: exportlog.ClassSystem,
@@ -223,13 +234,7 @@ func (d *detector) recovery(now time.Time) verdict {
 	if d.class == exportlog.ClassTransport {
 		// Transport problems end only when the ratio is back under the
 		// threshold, or a flaky link would flap.
-		var n, tr int
-		for _, s := range d.recent {
-			n++
-			if s.class == exportlog.ClassTransport {
-				tr++
-			}
-		}
+		n, tr := len(d.recent), d.nTr
 		if n > 0 && float64(tr) >= d.r.TransportRatio*float64(n) {
 			return verdict{}
 		}

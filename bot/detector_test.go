@@ -105,6 +105,8 @@ func TestDetectorRules(t *testing.T) {
 		{"probes healthy for two minutes", Rules{}, []string{"P", "P", "p", "+1m", "p", "+58s", "+2s"}, 1, 6, "listener-down"},
 		{"healthy probes do not end a login problem", Rules{}, []string{"A:a", "A:b", "A:c", "p", "+1m", "p", "+2m", "p", "+3m"}, 2, -1, exportlog.CauseAuth},
 		{"failures outside the window fall out", Rules{SystemFailures: -1}, append(append(ratio(5, 0), "+6m"), ratio(4, 5)...), -1, -1, ""},
+		{"transport failures outside the window fall out", Rules{}, []string{"T", "T", "T", "T", "T", "+6m", "T", "S", "T", "S", "T", "S", "T", "S", "S", "S"}, -1, -1, ""},
+		{"transport failures within the window count", Rules{}, []string{"T", "T", "T", "T", "T", "+4m", "T", "S", "T", "S", "T"}, 10, -1, "transport"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -100,8 +100,14 @@ func ExportLog(l *exportlog.Log) AttemptSource { return exportLogSource{l} }
 
 type exportLogSource struct{ l *exportlog.Log }
 
-// Subscribe returns the log's subscription after afterID.
-func (s exportLogSource) Subscribe(afterID int64) AttemptStream { return s.l.Subscribe(afterID) }
+// Subscribe returns the log's subscription after afterID. The engine
+// needs an attempt's raw bytes only for the affected records of an
+// incident, which are failed or queued attempts: the others are read
+// without them (exportlog.BlobsFailed), which spares reading every
+// successful export's request back just after it was written.
+func (s exportLogSource) Subscribe(afterID int64) AttemptStream {
+	return s.l.Subscribe(afterID, exportlog.WithBlobs(exportlog.BlobsFailed))
+}
 
 // LastID returns the log's newest attempt ID.
 func (s exportLogSource) LastID(ctx context.Context) (int64, error) {

@@ -119,7 +119,7 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Catalog, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("open catalog: set the first system number: %w", err)
 	}
-	c := &Catalog{d: d, opt: opt, log: opt.Logger.With(slog.String("component", Component))}
+	c := &Catalog{d: d, opt: opt, log: opt.Logger.With(slog.String("component", Component)), stmts: stmtCache{d: d}}
 	c.view = view{c: c, q: d.Reader()}
 	return c, nil
 }

@@ -502,3 +502,34 @@ func TestCanaryDryRunLeavesOnlyTheHeartbeat(t *testing.T) {
 		t.Errorf("next number = %d, want 2", n)
 	}
 }
+
+// TestFailedWriteLeavesNoWords checks that a record's words, which are
+// indexed at the end of the database's batch, go with the record when
+// the write that stored it fails, and come with it when it succeeds.
+func TestFailedWriteLeavesNoWords(t *testing.T) {
+	c, _ := mustOpen(t, Options{})
+	boom := errors.New("rule refused it after all")
+	p := prepare(t, c, bib{oclc: "ocm7", title: "Vanishing words"}.input())
+	err := c.Write(ctx, func(tx *Txn) error {
+		if _, err := tx.Insert(ctx, p); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write = %v, want the write's error", err)
+	}
+	if hits, _ := c.Search(ctx, "vanishing", 0); len(hits) != 0 {
+		t.Fatalf("the failed write's record is searchable: %v", hits)
+	}
+	mustCheck(t, c)
+	n := insert(t, c, bib{oclc: "ocm8", title: "Lasting words"})
+	hits, err := c.Search(ctx, "lasting", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].SystemNumber != n {
+		t.Fatalf("search after the commit = %+v, want record %s", hits, n)
+	}
+	mustCheck(t, c)
+}

@@ -20,9 +20,18 @@ import (
 // Statements inside a Txn ignore the cancellation of the contexts they
 // are given: interrupting a statement of the shared write transaction
 // would roll back the writes of every caller in it.
+//
+// A record's full-text index entry is written at the end of the
+// database's batch (db.BeforeCommit), so that SQLite's FTS5 flushes its
+// index once per group commit rather than at every write's savepoint:
+// searches inside the write that stored a record do not find it yet, and
+// a failure to index it fails the whole batch (nothing is committed).
+// Inside DryRun the entry is written at once, so that the dry run's
+// rollback takes it back.
 type Txn struct {
 	view
-	tx *sql.Tx
+	tx  *sql.Tx
+	dry int // DryRun depth
 }
 
 // Insert stores p as a new record under the next system number and
@@ -153,7 +162,9 @@ func (t *Txn) DryRun(ctx context.Context, fn func() error) error {
 	if _, err := t.tx.ExecContext(ctx, `SAVEPOINT catalog_dry_run`); err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}
+	t.dry++
 	ferr := fn()
+	t.dry--
 	if _, err := t.tx.ExecContext(ctx, `ROLLBACK TO catalog_dry_run`); err != nil {
 		return errors.Join(ferr, fmt.Errorf("dry run: roll back: %w", err))
 	}
@@ -196,9 +207,6 @@ func (t *Txn) index(ctx context.Context, n SystemNumber, p *Prepared, replace bo
 		if _, err := t.exec(ctx, `DELETE FROM catalog_oclc WHERE sysno = ?`, n); err != nil {
 			return fmt.Errorf("index record %s: %w", n, err)
 		}
-		if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
-			return fmt.Errorf("index record %s: %w", n, err)
-		}
 	}
 	if len(p.numbers) > 0 {
 		var q strings.Builder
@@ -215,9 +223,29 @@ func (t *Txn) index(ctx context.Context, n SystemNumber, p *Prepared, replace bo
 			return fmt.Errorf("index OCLC numbers of record %s: %w", n, err)
 		}
 	}
-	if _, err := t.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
-		n, p.fts.author, p.fts.title, p.fts.subjects); err != nil {
-		return fmt.Errorf("index words of record %s: %w", n, err)
+	author, title, subjects := p.fts.author, p.fts.title, p.fts.subjects
+	words := func(tx *Txn) error {
+		ctx := context.Background() // never interrupt the shared transaction
+		if replace {
+			if _, err := tx.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
+				return fmt.Errorf("index words of record %s: %w", n, err)
+			}
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
+			n, author, title, subjects); err != nil {
+			return fmt.Errorf("index words of record %s: %w", n, err)
+		}
+		return nil
+	}
+	if t.dry > 0 {
+		return words(t)
+	}
+	c := t.c
+	err := c.d.BeforeCommit(t.tx, func(tx *sql.Tx) error { return words(&Txn{tx: tx, view: view{c: c}}) })
+	if err != nil {
+		// Not the writer's running write (a Txn made by hand): index
+		// at once.
+		return words(t)
 	}
 	return nil
 }

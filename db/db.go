@@ -7,7 +7,11 @@
 // transaction (each in its own SAVEPOINT, so one failing function does not
 // undo the others), commits once, and only then returns to each caller. With
 // synchronous=FULL that makes every acknowledged write durable across power
-// loss while paying one fsync per batch instead of one per write.
+// loss while paying one fsync per batch instead of one per write. Work
+// that is cheaper once per batch (FTS5 indexing, which flushes at every
+// savepoint) can be queued by a write with BeforeCommit, and statements a
+// write runs every time are prepared once on the writer's connection
+// (Stmt).
 //
 // A commit never pays for a WAL checkpoint: SQLite's automatic checkpoint
 // (which runs inside the commit that crosses its threshold, copying the
@@ -93,6 +97,17 @@ type DB struct {
 	committed chan struct{} // signalled (never blocking) after each commit
 	ckDone    chan struct{} // closed when the checkpointer has stopped
 	restart   atomic.Bool   // the WAL is long: the writer should checkpoint once
+
+	stmts writerStmts // statements prepared on the writer's connection
+
+	// Used by the writer goroutine only (and by BeforeCommit, which
+	// runs on it): the batch's transaction, the functions its
+	// successful writes queued for the end of the batch, and those the
+	// running write has queued so far.
+	curTx      *sql.Tx
+	sp         [len(spSQL)]*sql.Stmt // the savepoint statements in curTx
+	batchLater []func(*sql.Tx) error
+	writeLater []func(*sql.Tx) error
 }
 
 type writeReq struct {
@@ -164,6 +179,7 @@ func Open(path string, opt Options) (*DB, error) {
 		done:      make(chan struct{}),
 		committed: make(chan struct{}, 1),
 		ckDone:    make(chan struct{}),
+		stmts:     writerStmts{m: map[string]*sql.Stmt{}, pending: map[string]struct{}{}},
 	}
 	go d.writer()
 	go d.checkpointer()
@@ -323,6 +339,7 @@ func (d *DB) restartWAL() {
 
 func (d *DB) run(batch []*writeReq) {
 	d.restartWAL()
+	defer d.prepareNoted()
 	errs := make([]error, len(batch))
 	tx, err := d.w.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -332,6 +349,10 @@ func (d *DB) run(batch []*writeReq) {
 		}
 		return
 	}
+	d.curTx, d.batchLater = tx, d.batchLater[:0]
+	for i, q := range spSQL {
+		d.sp[i], _ = d.Stmt(context.Background(), tx, q) // nil: savepoint runs the text
+	}
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
 			errs[i] = err
@@ -339,7 +360,20 @@ func (d *DB) run(batch []*writeReq) {
 		}
 		errs[i] = d.runOne(tx, req)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := d.runLater(tx); err != nil {
+		// The queued work belongs to writes that succeeded, and the
+		// savepoints they ran in are released: only a rollback of the
+		// whole transaction keeps each of them all or nothing.
+		d.log.Error("finish write transaction", "err", err, "writes", len(batch))
+		if rerr := tx.Rollback(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		}
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	} else if err := tx.Commit(); err != nil {
 		d.log.Error("commit write transaction", "err", err, "writes", len(batch))
 		for i := range errs {
 			if errs[i] == nil {
@@ -352,32 +386,61 @@ func (d *DB) run(batch []*writeReq) {
 		default: // a checkpoint is already due
 		}
 	}
+	d.curTx, d.sp = nil, [len(spSQL)]*sql.Stmt{}
+	clear(d.batchLater)
 	for i, req := range batch {
 		req.done <- errs[i]
 	}
 }
 
+// The statements of the savepoint around each write, by index into
+// DB.sp.
+const (
+	spBegin = iota
+	spRollback
+	spRelease
+)
+
+var spSQL = [...]string{spBegin: "SAVEPOINT w", spRollback: "ROLLBACK TO w", spRelease: "RELEASE w"}
+
 // runOne runs one write in its own savepoint, rolling the savepoint back
 // when the write fails or panics.
 func (d *DB) runOne(tx *sql.Tx, req *writeReq) (err error) {
-	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+	if err := d.savepoint(tx, spBegin); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	d.writeLater = d.writeLater[:0]
 	defer func() {
 		if p := recover(); p != nil {
 			d.log.Error("panic in database write", "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error in database write: %v", p)
 		}
 		if err != nil {
-			if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
+			if rerr := d.savepoint(tx, spRollback); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
 			}
 		}
-		if _, rerr := tx.Exec("RELEASE w"); rerr != nil && err == nil {
+		if rerr := d.savepoint(tx, spRelease); rerr != nil && err == nil {
 			err = fmt.Errorf("release savepoint: %w", rerr)
 		}
+		if err == nil {
+			d.batchLater = append(d.batchLater, d.writeLater...)
+		}
+		clear(d.writeLater)
+		d.writeLater = d.writeLater[:0]
 	}()
 	return req.fn(tx)
+}
+
+// savepoint runs savepoint statement i in tx, through the statements
+// run took for the batch.
+func (d *DB) savepoint(tx *sql.Tx, i int) error {
+	if s := d.sp[i]; s != nil {
+		_, err := s.Exec()
+		return err
+	}
+	_, err := tx.Exec(spSQL[i])
+	return err
 }
 
 // Close stops the writer (failing writes still queued with ErrClosed, after
@@ -390,6 +453,7 @@ func (d *DB) Close() error {
 		close(d.quit)
 		<-d.done
 		<-d.ckDone
+		d.closeStmts()
 		err = errors.Join(d.r.Close(), d.ck.Close(), d.w.Close())
 	})
 	return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oclcbot/oclcbot/db"
@@ -67,14 +68,17 @@ type Log struct {
 	opt Options
 	log *slog.Logger
 
-	mu     sync.Mutex
-	wake   chan struct{} // closed and replaced after every commit
-	closed chan struct{}
-	once   sync.Once
+	mu       sync.Mutex
+	wake     chan struct{} // closed and replaced after every commit
+	appended atomic.Int64  // highest ID appended through this Log
+	closed   chan struct{}
+	once     sync.Once
 
 	stmtMu sync.Mutex
 	stmtTx *sql.Tx   // the transaction stmt was prepared in
 	stmt   *sql.Stmt // the INSERT, prepared in stmtTx
+
+	reads readStmts // prepared on the reader pool
 
 	afterPrune func(n int64) // test hook
 }
@@ -138,18 +142,24 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Log, error) {
 	if err := d.Migrate(ctx, Component, migrations); err != nil {
 		return nil, fmt.Errorf("open export log: %w", err)
 	}
+	reads, err := prepareReads(ctx, d.Reader())
+	if err != nil {
+		return nil, fmt.Errorf("open export log: %w", err)
+	}
 	return &Log{
 		d:      d,
 		opt:    opt,
 		log:    opt.Logger.With(slog.String("component", Component)),
 		wake:   make(chan struct{}),
 		closed: make(chan struct{}),
+		reads:  reads,
 	}, nil
 }
 
 // Close wakes every Subscription waiting in Next, which then returns
 // ErrClosed, and makes Append fail with ErrClosed. It does not close the
-// database.
+// database. Reads (Get, List, LastID) keep working until the database is
+// closed.
 func (l *Log) Close() error {
 	l.once.Do(func() { close(l.closed) })
 	return nil
@@ -221,6 +231,12 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 			a.Time = now
 		}
 	}
+	for last := ids[len(ids)-1]; ; {
+		cur := l.appended.Load()
+		if cur >= last || l.appended.CompareAndSwap(cur, last) {
+			break
+		}
+	}
 	l.notify()
 	return nil
 }
@@ -279,19 +295,20 @@ const insertSQL = `INSERT INTO export_attempts (
 	decode_ns, store_ns, elapsed_ns, record, record_at, record_len, request)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// insertStmt returns the INSERT prepared in tx. The database's writer
-// runs many queued writes in one transaction, so preparing once per
-// transaction rather than once per attempt saves most of the cost of an
-// append (SQLite's parser). The statement is closed by database/sql when
-// tx ends; keeping the *sql.Tx pointer for comparison keeps it from being
-// collected, so a later transaction can never have the same address.
+// insertStmt returns the INSERT as a statement of tx. The database's
+// writer runs many queued writes in one transaction, so the statement is
+// taken once per transaction; it is prepared once on the writer's
+// connection (db.Stmt), so SQLite parses it only once. database/sql
+// releases it when tx ends; keeping the *sql.Tx pointer for comparison
+// keeps it from being collected, so a later transaction can never have
+// the same address.
 func (l *Log) insertStmt(tx *sql.Tx) (*sql.Stmt, error) {
 	l.stmtMu.Lock()
 	defer l.stmtMu.Unlock()
 	if l.stmtTx == tx {
 		return l.stmt, nil
 	}
-	stmt, err := tx.Prepare(insertSQL)
+	stmt, err := l.d.Stmt(context.Background(), tx, insertSQL)
 	if err != nil {
 		return nil, err
 	}

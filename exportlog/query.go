@@ -34,10 +34,61 @@ const columns = `id, request_id, time_ns, done_ns, remote_addr, user_name, targe
 	oclc, title, system_number, outcome, class, cause, detail, reply, upstream,
 	decode_ns, store_ns, elapsed_ns, record, record_at, record_len, request`
 
+// failedColumns is columns with the record and request left NULL except
+// in attempts that failed or were queued (BlobsFailed): SQLite then does
+// not even read the blobs of the others.
+const failedColumns = `id, request_id, time_ns, done_ns, remote_addr, user_name, target, record_index, follows,
+	oclc, title, system_number, outcome, class, cause, detail, reply, upstream,
+	decode_ns, store_ns, elapsed_ns,
+	CASE WHEN ` + blobCond + ` THEN record END, CASE WHEN ` + blobCond + ` THEN record_at END,
+	CASE WHEN ` + blobCond + ` THEN record_len END, CASE WHEN ` + blobCond + ` THEN request END`
+
+const blobCond = `(class <> '' OR outcome = 'queued')`
+
+// noBlobColumns is columns with the record and request always NULL
+// (BlobsNone).
+const noBlobColumns = `id, request_id, time_ns, done_ns, remote_addr, user_name, target, record_index, follows,
+	oclc, title, system_number, outcome, class, cause, detail, reply, upstream,
+	decode_ns, store_ns, elapsed_ns, NULL, NULL, NULL, NULL`
+
+// readStmts are the queries run for every commit (a subscription's read)
+// or often, prepared once on the reader pool so that SQLite parses them
+// once per connection rather than at every call.
+type readStmts struct {
+	get    *sql.Stmt
+	lastID *sql.Stmt
+	after  [3]*sql.Stmt // by Blobs
+}
+
+func prepareReads(ctx context.Context, r *sql.DB) (readStmts, error) {
+	var rs readStmts
+	qs := []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&rs.get, `SELECT ` + columns + ` FROM export_attempts WHERE id = ?`},
+		{&rs.lastID, `SELECT COALESCE(MAX(id), 0) FROM export_attempts`},
+		{&rs.after[BlobsAll], `SELECT ` + columns + ` FROM export_attempts WHERE id > ? ORDER BY id LIMIT ?`},
+		{&rs.after[BlobsFailed], `SELECT ` + failedColumns + ` FROM export_attempts WHERE id > ? ORDER BY id LIMIT ?`},
+		{&rs.after[BlobsNone], `SELECT ` + noBlobColumns + ` FROM export_attempts WHERE id > ? ORDER BY id LIMIT ?`},
+	}
+	for i, q := range qs {
+		s, err := r.PrepareContext(ctx, q.q)
+		if err != nil {
+			for _, p := range qs[:i] {
+				(*p.dst).Close()
+			}
+			return readStmts{}, fmt.Errorf("prepare reads: %w", err)
+		}
+		*q.dst = s
+	}
+	return rs, nil
+}
+
 // Get returns the attempt with the given ID, or an error wrapping
 // ErrNotFound.
 func (l *Log) Get(ctx context.Context, id int64) (*Attempt, error) {
-	rows, err := l.d.Reader().QueryContext(ctx, `SELECT `+columns+` FROM export_attempts WHERE id = ?`, id)
+	rows, err := l.reads.get.QueryContext(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get export attempt %d: %w", id, err)
 	}
@@ -117,17 +168,20 @@ func (l *Log) List(ctx context.Context, f Filter) ([]*Attempt, error) {
 // Subscribe(LastID) delivers only attempts recorded from now on.
 func (l *Log) LastID(ctx context.Context) (int64, error) {
 	var id int64
-	err := l.d.Reader().QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM export_attempts`).Scan(&id)
+	err := l.reads.lastID.QueryRowContext(ctx).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("last export attempt: %w", err)
 	}
 	return id, nil
 }
 
-// after returns up to limit attempts with IDs above id, oldest first.
-func (l *Log) after(ctx context.Context, id int64, limit int) ([]*Attempt, error) {
-	rows, err := l.d.Reader().QueryContext(ctx,
-		`SELECT `+columns+` FROM export_attempts WHERE id > ? ORDER BY id LIMIT ?`, id, limit)
+// after returns up to limit attempts with IDs above id, oldest first,
+// with the blobs b selects.
+func (l *Log) after(ctx context.Context, id int64, limit int, b Blobs) ([]*Attempt, error) {
+	if b < BlobsAll || b > BlobsNone {
+		b = BlobsAll
+	}
+	rows, err := l.reads.after[b].QueryContext(ctx, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read export attempts after %d: %w", id, err)
 	}

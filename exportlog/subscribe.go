@@ -21,14 +21,52 @@ const subscriptionBatch = 256
 type Subscription struct {
 	l      *Log
 	cursor int64
+	blobs  Blobs
 	buf    []*Attempt
+	// caughtUp is set when the last read found every attempt there
+	// was: until the Log appends one past the cursor (or the poll
+	// interval passes) there is nothing to read.
+	caughtUp bool
+}
+
+// Blobs says which attempts a Subscription delivers with their Record and
+// Request (the raw bytes, the bulk of an attempt): reading them back for
+// every export costs a watcher that only judges outcomes more than the
+// rest of the attempt.
+type Blobs int
+
+// Blob selections for WithBlobs.
+const (
+	// BlobsAll delivers every attempt whole (the default).
+	BlobsAll Blobs = iota
+	// BlobsFailed delivers Record and Request only in attempts that
+	// failed (Class is not ClassNone) or were queued: the attempts an
+	// incident lists as affected records, with their raw bytes. In the
+	// others both are nil; every other field is there.
+	BlobsFailed
+	// BlobsNone delivers no attempt's Record or Request.
+	BlobsNone
+)
+
+// SubscribeOption configures a Subscription (see Subscribe).
+type SubscribeOption func(*Subscription)
+
+// WithBlobs makes a Subscription deliver Record and Request only in the
+// attempts b selects. Get returns an attempt whole, by its ID.
+func WithBlobs(b Blobs) SubscribeOption {
+	return func(s *Subscription) { s.blobs = b }
 }
 
 // Subscribe returns a Subscription that delivers the attempts whose ID is
 // greater than afterID: 0 for the whole log, LastID for only new ones, or
-// the ID of the last attempt a previous run handled.
-func (l *Log) Subscribe(afterID int64) *Subscription {
-	return &Subscription{l: l, cursor: afterID}
+// the ID of the last attempt a previous run handled. Without options it
+// delivers every attempt whole.
+func (l *Log) Subscribe(afterID int64, opts ...SubscribeOption) *Subscription {
+	s := &Subscription{l: l, cursor: afterID}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Cursor returns the ID of the last attempt Next returned (or the
@@ -58,18 +96,27 @@ func (s *Subscription) Next(ctx context.Context) (*Attempt, error) {
 		// Take the wake channel before reading, so that a commit that
 		// lands after the read still wakes us.
 		wake := s.l.waitChan()
-		as, err := s.l.after(ctx, s.cursor, subscriptionBatch)
-		if err != nil {
-			return nil, err
-		}
-		if len(as) > 0 {
-			s.buf = as
-			continue
+		// A wake-up is for every commit of the Log, and several usually
+		// land at once: read only when an attempt appended through
+		// this Log is still unread, or when the last read may have
+		// left some (a full batch, or the poll for other processes'
+		// appends).
+		if !s.caughtUp || s.cursor < s.l.appended.Load() {
+			as, err := s.l.after(ctx, s.cursor, subscriptionBatch, s.blobs)
+			if err != nil {
+				return nil, err
+			}
+			s.caughtUp = len(as) < subscriptionBatch
+			if len(as) > 0 {
+				s.buf = as
+				continue
+			}
 		}
 		t := time.NewTimer(s.l.opt.PollEvery)
 		select {
 		case <-wake:
 		case <-t.C:
+			s.caughtUp = false // look for other processes' appends
 		case <-ctx.Done():
 		case <-s.l.closed:
 		}

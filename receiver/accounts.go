@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Account is one login allowed to export.
@@ -92,7 +93,8 @@ type authenticator struct {
 	mu    sync.Mutex
 	cache map[string][]byte // user -> MAC of the last password verified for it
 
-	sem chan struct{} // bounds concurrent PBKDF2 runs
+	sem           chan struct{} // bounds concurrent PBKDF2 runs
+	verifications atomic.Int64  // PBKDF2 runs so far
 }
 
 func newAuthenticator(accts []Account, canary Canary) (*authenticator, error) {
@@ -162,31 +164,51 @@ func (a *authenticator) check(ctx context.Context, user, password string) (authR
 		return authResult{ok: ok, canary: ok}, nil
 	}
 	m := a.mac(user, password)
-	if ac != nil {
-		a.mu.Lock()
-		cached := a.cache[user]
-		a.mu.Unlock()
-		if cached != nil && hmac.Equal(m, cached) {
-			return authResult{ok: true, account: ac, canary: isCanary}, nil
-		}
+	if a.cached(ac, m) {
+		return authResult{ok: true, account: ac, canary: isCanary}, nil
 	}
 	select {
 	case a.sem <- struct{}{}:
 	case <-ctx.Done():
 		return authResult{}, ctx.Err()
 	}
+	// Logins that arrive together (every client's first export after a
+	// start) all miss the cache and queue here: the first verifies, and
+	// the others, on their turn, find its result instead of paying for
+	// PBKDF2 again.
+	if a.cached(ac, m) {
+		<-a.sem
+		return authResult{ok: true, account: ac, canary: isCanary}, nil
+	}
+	a.verifications.Add(1)
 	var ok bool
 	if ac != nil {
 		ok = ac.hash.verify(password)
 	} else {
 		a.dummy.verify(password) // an unknown user costs what a wrong password costs
 	}
+	if ok {
+		// Cached before the slot is given back, so that a login
+		// waiting for the slot finds it.
+		a.mu.Lock()
+		a.cache[user] = m
+		a.mu.Unlock()
+	}
 	<-a.sem
 	if !ok {
 		return authResult{}, nil
 	}
-	a.mu.Lock()
-	a.cache[user] = m
-	a.mu.Unlock()
 	return authResult{ok: true, account: ac, canary: isCanary}, nil
+}
+
+// cached reports whether m is the MAC of the password last verified for
+// ac's user (always false for an unknown user).
+func (a *authenticator) cached(ac *account, m []byte) bool {
+	if ac == nil {
+		return false
+	}
+	a.mu.Lock()
+	c := a.cache[ac.user]
+	a.mu.Unlock()
+	return c != nil && hmac.Equal(m, c)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,6 +105,35 @@ func TestAuthenticatorCachesSuccessOnly(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestSimultaneousFirstLoginsVerifyOnce checks that logins arriving
+// together (every client's first export after a start) do not each pay
+// for PBKDF2: at most one verification per slot runs before the first
+// one's result is cached, and the others use it.
+func TestSimultaneousFirstLoginsVerifyOnce(t *testing.T) {
+	a, err := newAuthenticator([]Account{{User: "cat1", PasswordHash: testHash(t, "pw")}}, Canary{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const logins = 32
+	var wg sync.WaitGroup
+	refused := make(chan string, logins)
+	for range logins {
+		wg.Go(func() {
+			if res, err := a.check(context.Background(), "cat1", "pw"); err != nil || !res.ok {
+				refused <- fmt.Sprintf("%+v %v", res, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(refused)
+	for r := range refused {
+		t.Errorf("right password refused: %s", r)
+	}
+	if n, most := a.verifications.Load(), int64(cap(a.sem)); n < 1 || n > most {
+		t.Fatalf("%d simultaneous first logins ran PBKDF2 %d times, want 1 to %d", logins, n, most)
+	}
+}
 
 func TestAuthenticatorCanary(t *testing.T) {
 	a, err := newAuthenticator([]Account{{User: "cat1", PasswordHash: testHash(t, "pw1")}}, Canary{User: "probe", Password: "canary-pw"})
