@@ -7,9 +7,11 @@ import (
 	"github.com/oclcbot/oclcbot/incidents"
 )
 
-// LogChannel is the channel used when no other is configured: it writes
-// each notification to the log, and the outbox keeps it as sent, so the
-// status page and `oclcbot outbox list` show what would have gone out.
+// LogChannel writes each notification to the daemon's log. It is on by
+// default: alone, it shows what would go out before email is configured
+// (`oclcbot outbox list` shows it too); beside other channels, it gives
+// the log a copy of every notice. The line says which it is only as far
+// as it knows: "logged copy", not whether another channel sent it.
 type LogChannel struct {
 	log *slog.Logger
 }
@@ -28,7 +30,7 @@ func (c *LogChannel) Send(ctx context.Context, n *incidents.Notification) error 
 	if n.Kind == incidents.KindAlert || n.Kind == incidents.KindReopened || n.Kind == incidents.KindAdmin {
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "notification (no channel configured: recorded, not sent)",
+	c.log.Log(ctx, level, "notification (logged copy)",
 		"key", n.Key, "kind", string(n.Kind), "incident", n.Incident, "subject", n.Subject, "body", n.Body)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/oclcbot/oclcbot/bot/mailbox"
 	"github.com/oclcbot/oclcbot/bot/probe"
 	"github.com/oclcbot/oclcbot/config"
+	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
 	"github.com/oclcbot/oclcbot/receiver"
 )
@@ -129,6 +130,16 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		Logger:          log,
 	}
 
+	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
+		return nil, fmt.Errorf("listener.addr: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
+		// Port 0 (tests, scripts): the probes dial the port chosen, and
+		// the OIS report's facts (built with the bot's configuration
+		// below) name it.
+		cfg.Listener.PublicAddr = d.ln.Addr().String()
+	}
+
 	chans, err := channelConfigs(cfg, log, &d.closers)
 	if err != nil {
 		return nil, err
@@ -155,13 +166,6 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		if d.mailbox, err = mailbox.New(d.mailboxConfig(), a.db, d.engine.HandleMail, log); err != nil {
 			return nil, err
 		}
-	}
-	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
-		return nil, fmt.Errorf("listener.addr: %w", err)
-	}
-	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
-		// Port 0 (tests, scripts): the probes dial the port chosen.
-		cfg.Listener.PublicAddr = d.ln.Addr().String()
 	}
 	if err := d.buildProbes(); err != nil {
 		return nil, err
@@ -246,7 +250,7 @@ func (d *daemon) buildProbes() error {
 			return err
 		}
 		ic, err := probe.NewIndexCheck(probe.IndexConfig{
-			Attempts: d.exports.Subscribe(last),
+			Attempts: d.exports.Subscribe(last, exportlog.WithBlobs(exportlog.BlobsNone)), // titles and numbers only
 			Finder:   d.catalog,
 			Within:   interval(cfg.Probes.IndexWithin),
 			Logger:   d.log,
