@@ -170,19 +170,23 @@ func (e *Engine) confirm(ctx context.Context, target string, v verdict, now time
 	return nil
 }
 
-// attach records failures in inc: the count and times, the captured
-// messages, and the affected records.
+// attach records failures in inc: the count and times (failed checks
+// apart from failed exports), the captured messages (a message identical
+// to one captured before only counts; the first is captured at once), and
+// the affected records.
 func (e *Engine) attach(inc *incidents.Incident, obs []Observation, now time.Time) {
 	for _, o := range obs {
 		at := o.Time
 		if at.IsZero() {
 			at = now
 		}
-		inc.Failed(at)
 		from := o.Target
 		src := incidents.SourceReply
 		if o.Source == SourceProbe {
 			src, from = incidents.SourceProbe, o.Probe
+			inc.CheckFailed(at)
+		} else {
+			inc.Failed(at)
 		}
 		if a := o.Attempt; a != nil && a.User != "" {
 			from = a.User

@@ -43,7 +43,9 @@ func SampleNotice(kind incidents.Kind) *incidents.Notice {
 
 // SampleIncident returns a solved sample incident: the relay upstream
 // stopped answering for 47 minutes; one record was queued and delivered
-// later, one was lost and must be exported again.
+// later, one was lost and must be exported again; both upstream probes
+// failed with the same error 6 times each (one captured message seen 12
+// times, with another sender).
 func SampleIncident() *incidents.Incident {
 	t0 := time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
 	inc := incidents.New(incidents.Opening{
@@ -68,6 +70,16 @@ func SampleIncident() *incidents.Incident {
 		aff, _ := incidents.NewAffected(a, at)
 		aff.Announced = i == 0
 		inc.AddAffected(aff)
+	}
+	// The upstream probes fail every 30 s until the ILS is back: one
+	// distinct message, counted, from both probes.
+	refused := "dial tcp 10.0.0.5:5500: connect: connection refused"
+	for i := range 6 {
+		at := t0.Add(time.Minute + time.Duration(i)*30*time.Second)
+		for _, probe := range []string{"upstream-tcp", "upstream-roundtrip"} {
+			inc.CheckFailed(at)
+			inc.Capture(incidents.Message{Time: at, Source: incidents.SourceProbe, From: probe, Text: refused}, incidents.Limits{})
+		}
 	}
 	inc.AnnouncedAt = inc.Opened
 	inc.Acknowledge("oncall@library.example.edu", t0.Add(20*time.Minute))

@@ -122,7 +122,10 @@ type Incident struct {
 	SolvedAt     time.Time // zero unless solved
 	SolvedBy     string
 	Reopens      int // times reopened
-	Failures     int // failed exports and probes recorded
+	// Failures counts the failures recorded: failed exports (Failed) and
+	// failed checks (CheckFailed). CheckFailures of them were checks.
+	Failures      int
+	CheckFailures int
 
 	// AnnouncedAt is when the current episode was first announced on some
 	// channel (zero while silences hold it back): reminders and escalation
@@ -133,8 +136,8 @@ type Incident struct {
 	LastNotice   time.Time // latest alert, update or reminder: paces updates
 
 	Timeline     []Event    // every event, oldest first
-	Messages     []Message  // captured messages kept (see Limits), oldest first
-	MessageCount int        // messages ever captured; MessageCount - len(Messages) were omitted
+	Messages     []Message  // distinct captured messages kept (see Limits), in order of first appearance
+	MessageCount int        // distinct messages ever captured; MessageCount - len(Messages) were omitted
 	Affected     []Affected // export attempts it affected, oldest first
 
 	// Version is the store's optimistic-concurrency counter: 0 for an
@@ -145,9 +148,12 @@ type Incident struct {
 	journal Journal
 }
 
-// Omitted returns how many captured messages were dropped from the middle
-// to keep the incident bounded.
+// Omitted returns how many distinct captured messages were dropped from
+// the middle to keep the incident bounded.
 func (inc *Incident) Omitted() int { return inc.MessageCount - len(inc.Messages) }
+
+// ExportFailures returns how many of Failures were failed exports.
+func (inc *Incident) ExportFailures() int { return inc.Failures - inc.CheckFailures }
 
 // Duration returns how long the incident lasted (until now if it is not
 // solved), measured from the first failure (or the opening when there was

@@ -70,8 +70,17 @@ func (inc *Incident) Append(kind EventKind, actor string, at time.Time, text str
 	return e
 }
 
-// Failed records one more failure at at (an export or a probe).
-func (inc *Incident) Failed(at time.Time) {
+// Failed records one more failed export at at.
+func (inc *Incident) Failed(at time.Time) { inc.failed(at) }
+
+// CheckFailed records one more failed check (a probe: a connection test,
+// a canary export, the index check) at at.
+func (inc *Incident) CheckFailed(at time.Time) {
+	inc.CheckFailures++
+	inc.failed(at)
+}
+
+func (inc *Incident) failed(at time.Time) {
 	inc.Failures++
 	if inc.FirstFailure.IsZero() || at.Before(inc.FirstFailure) {
 		inc.FirstFailure = at

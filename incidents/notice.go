@@ -42,27 +42,32 @@ type Notice struct {
 
 // Summary is an incident as notices show it.
 type Summary struct {
-	ID           string        `json:"id"`  // "OIS-2026-0042"
-	Tag          string        `json:"tag"` // "[OIS-2026-0042]", "" when subject tags are turned off
-	Target       string        `json:"target"`
-	TargetWords  string        `json:"target_words"` // "the library system (ILS) at ils.example.edu:5500"
-	Cause        string        `json:"cause"`
-	CauseWords   string        `json:"cause_words"` // "the library system is not accepting connections"
-	Severity     string        `json:"severity"`    // "minor", "major", "critical"
-	State        State         `json:"state"`
-	Reported     bool          `json:"reported"` // rests on a person's report only
-	Opened       time.Time     `json:"opened"`
-	Since        time.Time     `json:"since"` // start of the current episode
-	FirstFailure time.Time     `json:"first_failure"`
-	LastFailure  time.Time     `json:"last_failure"`
-	AckedAt      time.Time     `json:"acked_at"`
-	AckedBy      string        `json:"acked_by"`
-	SolvedAt     time.Time     `json:"solved_at"`
-	SolvedBy     string        `json:"solved_by"`
-	Reopens      int           `json:"reopens"`
-	Failures     int           `json:"failures"` // failed exports and probes recorded
-	Duration     time.Duration `json:"duration"` // how long it has lasted (or lasted, once solved)
-	Counts       Counts        `json:"counts"`   // affected records by status
+	ID           string    `json:"id"`  // "OIS-2026-0042"
+	Tag          string    `json:"tag"` // "[OIS-2026-0042]", "" when subject tags are turned off
+	Target       string    `json:"target"`
+	TargetWords  string    `json:"target_words"` // "the library system (ILS) at ils.example.edu:5500"
+	Cause        string    `json:"cause"`
+	CauseWords   string    `json:"cause_words"` // "the library system is not accepting connections"
+	Severity     string    `json:"severity"`    // "minor", "major", "critical"
+	State        State     `json:"state"`
+	Reported     bool      `json:"reported"` // rests on a person's report only
+	Opened       time.Time `json:"opened"`
+	Since        time.Time `json:"since"` // start of the current episode
+	FirstFailure time.Time `json:"first_failure"`
+	LastFailure  time.Time `json:"last_failure"`
+	AckedAt      time.Time `json:"acked_at"`
+	AckedBy      string    `json:"acked_by"`
+	SolvedAt     time.Time `json:"solved_at"`
+	SolvedBy     string    `json:"solved_by"`
+	Reopens      int       `json:"reopens"`
+	Failures     int       `json:"failures"` // failures recorded: ExportFailures + CheckFailures
+	// ExportFailures are the failed export attempts (the canary's included
+	// when the export log recorded them) among Failures.
+	ExportFailures int `json:"export_failures"`
+	// CheckFailures are the failed checks (probes) among Failures.
+	CheckFailures int           `json:"check_failures"`
+	Duration      time.Duration `json:"duration"` // how long it has lasted (or lasted, once solved)
+	Counts        Counts        `json:"counts"`   // affected records by status
 }
 
 // Admin is the content of an admin notice.
@@ -91,8 +96,9 @@ func Summarize(inc *Incident, now time.Time, tag bool) *Summary {
 		State: inc.State, Reported: inc.Reported, Opened: inc.Opened, Since: inc.Since,
 		FirstFailure: inc.FirstFailure, LastFailure: inc.LastFailure,
 		AckedAt: inc.AckedAt, AckedBy: inc.AckedBy, SolvedAt: inc.SolvedAt, SolvedBy: inc.SolvedBy,
-		Reopens: inc.Reopens, Failures: inc.Failures, Duration: inc.Duration(now),
-		Counts: inc.CountRecords(),
+		Reopens: inc.Reopens, Failures: inc.Failures, ExportFailures: inc.ExportFailures(), CheckFailures: inc.CheckFailures,
+		Duration: inc.Duration(now),
+		Counts:   inc.CountRecords(),
 	}
 	if tag {
 		s.Tag = Tag(inc.ID)

@@ -53,7 +53,9 @@ func WriteIncident(w io.Writer, inc *Incident, now time.Time, loc *time.Location
 	if inc.Reopens > 0 {
 		fmt.Fprintf(b, ", reopened %d times, latest %s", inc.Reopens, showTime(inc.Since, loc))
 	}
-	fmt.Fprintf(b, "\n  failures:      %d, first %s, last %s\n", inc.Failures, showTime(inc.FirstFailure, loc), showTime(inc.LastFailure, loc))
+	fmt.Fprintf(b, "\n  failures:      %d (%d failed %s, %d failed %s), first %s, last %s\n", inc.Failures,
+		inc.ExportFailures(), plural(inc.ExportFailures(), "export", "exports"), inc.CheckFailures, plural(inc.CheckFailures, "check", "checks"),
+		showTime(inc.FirstFailure, loc), showTime(inc.LastFailure, loc))
 	if inc.AckedBy != "" {
 		fmt.Fprintf(b, "  acknowledged:  %s by %s\n", showTime(inc.AckedAt, loc), inc.AckedBy)
 	}
@@ -68,15 +70,18 @@ func WriteIncident(w io.Writer, inc *Incident, now time.Time, loc *time.Location
 	for _, e := range inc.Timeline {
 		fmt.Fprintf(b, "  %s  %-12s %-24s %s\n", showTime(e.Time, loc), e.Kind, e.Actor, e.Text)
 	}
-	fmt.Fprintf(b, "\nCaptured messages (%d", inc.MessageCount)
+	fmt.Fprintf(b, "\nCaptured messages (%d distinct", inc.MessageCount)
 	if o := inc.Omitted(); o > 0 {
 		fmt.Fprintf(b, ", %d omitted from the middle", o)
 	}
 	fmt.Fprintf(b, "):\n")
 	for _, m := range inc.Messages {
 		fmt.Fprintf(b, "  --- %s %s from %s", showTime(m.Time, loc), m.Source, m.From)
-		if m.Repeats > 0 {
-			fmt.Fprintf(b, " (+%d identical until %s)", m.Repeats, showTime(m.Last, loc))
+		if len(m.Others) > 0 {
+			fmt.Fprintf(b, " (also %s)", strings.Join(m.Others, ", "))
+		}
+		if m.Count > 1 {
+			fmt.Fprintf(b, " (seen %d times, first %s, last %s)", m.Count, showTime(m.Time, loc), showTime(m.Last, loc))
 		}
 		fmt.Fprintf(b, "\n%s\n", indentText(m.Text, "      "))
 	}
@@ -111,6 +116,13 @@ func WriteOutbox(w io.Writer, ns []Notification, loc *time.Location) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n.Key, n.State, n.Attempts, showTime(n.Created, loc), when, oneLine(info, 100))
 	}
 	return tw.Flush()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func indentText(s, pad string) string {

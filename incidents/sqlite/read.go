@@ -13,7 +13,7 @@ import (
 )
 
 const incidentCols = `id, target, cause, class, severity, state, reported, opened, since, first_failure, last_failure,
-	acked_at, acked_by, solved_at, solved_by, reopens, failures, announced_at, escalated, last_reminder, last_notice, message_count, version`
+	acked_at, acked_by, solved_at, solved_by, reopens, failures, announced_at, escalated, last_reminder, last_notice, message_count, check_failures, version`
 
 type scanner interface{ Scan(...any) error }
 
@@ -26,7 +26,7 @@ func scanIncident(sc scanner) (*incidents.Incident, error) {
 	)
 	err := sc.Scan(&inc.ID, &inc.Target, &inc.Cause, &class, &sev, &state, &reported, &opened, &since, &ff, &lf,
 		&acked, &inc.AckedBy, &solved, &inc.SolvedBy, &inc.Reopens, &inc.Failures, &ann, &esc, &rem, &note,
-		&inc.MessageCount, &inc.Version)
+		&inc.MessageCount, &inc.CheckFailures, &inc.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func loadEvents(ctx context.Context, tx *sql.Tx, inc *incidents.Incident) error 
 }
 
 func loadMessages(ctx context.Context, tx *sql.Tx, inc *incidents.Incident) error {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, at, last, source, sender, text, repeats FROM incident_messages WHERE incident = ? ORDER BY seq`, inc.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, at, last, source, sender, text, repeats, others FROM incident_messages WHERE incident = ? ORDER BY seq`, inc.ID)
 	if err != nil {
 		return fmt.Errorf("read messages of %s: %w", inc.ID, err)
 	}
@@ -153,10 +153,14 @@ func loadMessages(ctx context.Context, tx *sql.Tx, inc *incidents.Incident) erro
 	for rows.Next() {
 		var m incidents.Message
 		var at, last int64
-		if err := rows.Scan(&m.Seq, &at, &last, &m.Source, &m.From, &m.Text, &m.Repeats); err != nil {
+		var others string
+		if err := rows.Scan(&m.Seq, &at, &last, &m.Source, &m.From, &m.Text, &m.Repeats, &others); err != nil {
 			return fmt.Errorf("read messages of %s: %w", inc.ID, err)
 		}
-		m.Time, m.Last = tm(at), tm(last)
+		if m.Others, err = decodeOthers(others); err != nil {
+			return fmt.Errorf("read message %d of %s: %w", m.Seq, inc.ID, err)
+		}
+		m.Time, m.Last, m.Count = tm(at), tm(last), m.Repeats+1
 		inc.Messages = append(inc.Messages, m)
 	}
 	return rows.Err()

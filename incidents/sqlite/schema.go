@@ -157,4 +157,46 @@ CREATE TABLE bot_state (
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
 `},
+	// Version 2: a captured message identical to an earlier one of the
+	// same incident (same source, same text without surrounding white
+	// space) is kept once with a count (repeats + 1), whoever sent it;
+	// failed checks are counted apart from failed exports. Messages
+	// stored before were merged only when consecutive: the copies are
+	// folded into the first one here, their senders into its others (a
+	// JSON array of strings, '' for none), and message_count becomes the
+	// count of distinct messages. check_failures is unknown for older
+	// incidents and starts at 0.
+	{Version: 2, SQL: `
+ALTER TABLE incidents ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incident_messages ADD COLUMN others TEXT NOT NULL DEFAULT '';
+
+CREATE TEMP TABLE message_copies AS
+	SELECT c.incident AS incident, c.seq AS seq,
+		(SELECT MIN(k.seq) FROM incident_messages k
+			WHERE k.incident = c.incident AND k.source = c.source
+			AND trim(k.text, char(32, 9, 10, 11, 12, 13)) = trim(c.text, char(32, 9, 10, 11, 12, 13))) AS first
+	FROM incident_messages c;
+DELETE FROM message_copies WHERE seq = first;
+
+UPDATE incident_messages SET
+	repeats = repeats + (SELECT SUM(c.repeats + 1) FROM incident_messages c JOIN message_copies d ON d.incident = c.incident AND d.seq = c.seq
+		WHERE d.incident = incident_messages.incident AND d.first = incident_messages.seq),
+	at = MIN(at, (SELECT MIN(c.at) FROM incident_messages c JOIN message_copies d ON d.incident = c.incident AND d.seq = c.seq
+		WHERE d.incident = incident_messages.incident AND d.first = incident_messages.seq)),
+	last = MAX(last, (SELECT MAX(c.last) FROM incident_messages c JOIN message_copies d ON d.incident = c.incident AND d.seq = c.seq
+		WHERE d.incident = incident_messages.incident AND d.first = incident_messages.seq)),
+	others = COALESCE((SELECT json_group_array(sender) FROM (SELECT c.sender AS sender FROM incident_messages c
+		JOIN message_copies d ON d.incident = c.incident AND d.seq = c.seq
+		WHERE d.incident = incident_messages.incident AND d.first = incident_messages.seq
+			AND c.sender != incident_messages.sender AND c.sender != ''
+		GROUP BY c.sender ORDER BY MIN(c.seq) LIMIT 10)), '[]')
+WHERE EXISTS (SELECT 1 FROM message_copies d WHERE d.incident = incident_messages.incident AND d.first = incident_messages.seq);
+UPDATE incident_messages SET others = '' WHERE others = '[]';
+
+UPDATE incidents SET message_count = message_count - (SELECT COUNT(*) FROM message_copies d WHERE d.incident = incidents.id)
+WHERE id IN (SELECT incident FROM message_copies);
+DELETE FROM incident_messages WHERE EXISTS
+	(SELECT 1 FROM message_copies d WHERE d.incident = incident_messages.incident AND d.seq = incident_messages.seq);
+DROP TABLE message_copies;
+`},
 }

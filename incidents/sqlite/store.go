@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -111,12 +112,12 @@ func saveIncident(tx *sql.Tx, inc *incidents.Incident) error {
 		}
 		_, err = tx.Exec(`INSERT INTO incidents (id, prefix, year, seq, target, cause, class, severity, state, reported,
 			opened, since, first_failure, last_failure, acked_at, acked_by, solved_at, solved_by, reopens, failures,
-			announced_at, escalated, last_reminder, last_notice, message_count, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			announced_at, escalated, last_reminder, last_notice, message_count, check_failures, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			inc.ID, prefix, year, seq, inc.Target, inc.Cause, string(inc.Class), int(inc.Severity), string(inc.State), b2i(inc.Reported),
 			ts(inc.Opened), ts(inc.Since), ts(inc.FirstFailure), ts(inc.LastFailure), ts(inc.AckedAt), inc.AckedBy,
 			ts(inc.SolvedAt), inc.SolvedBy, inc.Reopens, inc.Failures,
-			ts(inc.AnnouncedAt), ts(inc.Escalated), ts(inc.LastReminder), ts(inc.LastNotice), inc.MessageCount)
+			ts(inc.AnnouncedAt), ts(inc.Escalated), ts(inc.LastReminder), ts(inc.LastNotice), inc.MessageCount, inc.CheckFailures)
 		if err != nil {
 			return fmt.Errorf("insert incident %s: %w", inc.ID, err)
 		}
@@ -124,12 +125,13 @@ func saveIncident(tx *sql.Tx, inc *incidents.Incident) error {
 	}
 	res, err := tx.Exec(`UPDATE incidents SET target = ?, cause = ?, class = ?, severity = ?, state = ?, reported = ?,
 		opened = ?, since = ?, first_failure = ?, last_failure = ?, acked_at = ?, acked_by = ?, solved_at = ?, solved_by = ?,
-		reopens = ?, failures = ?, announced_at = ?, escalated = ?, last_reminder = ?, last_notice = ?, message_count = ?, version = version + 1
+		reopens = ?, failures = ?, announced_at = ?, escalated = ?, last_reminder = ?, last_notice = ?, message_count = ?,
+		check_failures = ?, version = version + 1
 		WHERE id = ? AND version = ?`,
 		inc.Target, inc.Cause, string(inc.Class), int(inc.Severity), string(inc.State), b2i(inc.Reported),
 		ts(inc.Opened), ts(inc.Since), ts(inc.FirstFailure), ts(inc.LastFailure), ts(inc.AckedAt), inc.AckedBy,
 		ts(inc.SolvedAt), inc.SolvedBy, inc.Reopens, inc.Failures,
-		ts(inc.AnnouncedAt), ts(inc.Escalated), ts(inc.LastReminder), ts(inc.LastNotice), inc.MessageCount,
+		ts(inc.AnnouncedAt), ts(inc.Escalated), ts(inc.LastReminder), ts(inc.LastNotice), inc.MessageCount, inc.CheckFailures,
 		inc.ID, inc.Version)
 	if err != nil {
 		return fmt.Errorf("update incident %s: %w", inc.ID, err)
@@ -148,10 +150,15 @@ func saveJournal(tx *sql.Tx, id string, j *incidents.Journal) error {
 		}
 	}
 	for _, m := range j.Messages {
-		if _, err := tx.Exec(`INSERT INTO incident_messages (incident, seq, at, last, source, sender, text, repeats)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (incident, seq) DO UPDATE SET last = excluded.last, repeats = excluded.repeats`,
-			id, m.Seq, ts(m.Time), ts(m.Last), m.Source, m.From, m.Text, m.Repeats); err != nil {
+		others, err := encodeOthers(m.Others)
+		if err != nil {
+			return fmt.Errorf("save message %d of %s: %w", m.Seq, id, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO incident_messages (incident, seq, at, last, source, sender, text, repeats, others)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (incident, seq) DO UPDATE SET at = excluded.at, last = excluded.last, repeats = excluded.repeats,
+				others = excluded.others`,
+			id, m.Seq, ts(m.Time), ts(m.Last), m.Source, m.From, m.Text, max(m.Count, 1)-1, others); err != nil {
 			return fmt.Errorf("save message %d of %s: %w", m.Seq, id, err)
 		}
 	}
@@ -172,6 +179,31 @@ func saveJournal(tx *sql.Tx, id string, j *incidents.Journal) error {
 		}
 	}
 	return nil
+}
+
+// encodeOthers stores a message's other senders as a JSON array, "" for
+// none.
+func encodeOthers(others []string) (string, error) {
+	if len(others) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(others)
+	if err != nil {
+		return "", fmt.Errorf("encode senders: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeOthers reads what encodeOthers stored.
+func decodeOthers(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var others []string
+	if err := json.Unmarshal([]byte(s), &others); err != nil {
+		return nil, fmt.Errorf("decode senders %q: %w", s, err)
+	}
+	return others, nil
 }
 
 // MaxSeq returns the highest sequence number used for incidents with
