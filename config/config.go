@@ -54,7 +54,10 @@ type Listener struct {
 	MaxRecords      int      `toml:"max_records"`
 	MaxConns        int      `toml:"max_conns"`
 	ReadTimeout     Duration `toml:"read_timeout"`
-	IdleTimeout     Duration `toml:"idle_timeout"`
+	// WriteTimeout bounds writing a reply to Connexion (default: the
+	// gateway's, 30s).
+	WriteTimeout Duration `toml:"write_timeout"`
+	IdleTimeout  Duration `toml:"idle_timeout"`
 }
 
 // Storage is the database.
@@ -240,8 +243,8 @@ func (c *Config) applyDefaults() {
 	if r := c.Relay; r != nil {
 		def(&r.Policy, "queue")
 		defD(&r.ConnectTimeout, Duration(5*second))
-		defD(&r.ReplyTimeout, Duration(60*second))
-		defD(&r.RetryInitial, Duration(5*second))
+		defD(&r.ReplyTimeout, Duration(30*second)) // relay.DefaultReplyTimeout: below Connexion's ~100 s
+		defD(&r.RetryInitial, Duration(1*second))  // relay.DefaultInitialBackoff
 		defD(&r.RetryMax, Duration(5*60*second))
 	}
 	c.botDefaults()

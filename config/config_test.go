@@ -173,3 +173,13 @@ func TestDurationDays(t *testing.T) {
 		t.Errorf("7d printed as %q", b)
 	}
 }
+
+func TestListenerWriteTimeout(t *testing.T) {
+	c, err := Parse([]byte("[listener]\nwrite_timeout = \"45s\"\n"), "")
+	if err != nil {
+		t.Fatalf("listener.write_timeout: %v", err)
+	}
+	if c.Listener.WriteTimeout.D() != 45*time.Second {
+		t.Errorf("write_timeout %v, want 45s", c.Listener.WriteTimeout.D())
+	}
+}

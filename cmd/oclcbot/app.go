@@ -21,6 +21,8 @@ import (
 	"github.com/oclcbot/oclcbot/receiver"
 	"github.com/oclcbot/oclcbot/receiver/relay"
 	"github.com/oclcbot/oclcbot/templates"
+
+	"modernc.org/sqlite"
 )
 
 // configFlag adds -config to fs. Its default is $OCLCBOT_CONFIG, then
@@ -83,7 +85,7 @@ var errNoDatabase = errors.New("no database yet")
 // openApp opens the database and the stores. With mustExist, a missing
 // database file is an error (the read-only commands must not create an
 // empty database somewhere unexpected).
-func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExist bool) (a *app, err error) {
+func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExist bool) (_ *app, err error) {
 	path := cfg.Storage.Path
 	if mustExist {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -97,12 +99,13 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 	}
 	d, err := db.Open(path, db.Options{Synchronous: strings.ToUpper(cfg.Storage.Synchronous), Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, storageError(path, err)
 	}
-	a = &app{cfg: cfg, log: log, db: d, tmpl: tmpl}
-	defer func() {
+	a := &app{cfg: cfg, log: log, db: d, tmpl: tmpl}
+	defer func() { // a, not the result: it is nil on the error returns
 		if err != nil {
 			a.Close()
+			err = storageError(path, err)
 		}
 	}()
 	if a.exports, err = exportlog.Open(ctx, d, exportlog.Options{Retention: cfg.ExportLog.Retention.D(), Logger: log}); err != nil {
@@ -125,12 +128,8 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 			MaxBackoff:     r.RetryMax.D(),
 			Logger:         log,
 		}
-		if rc.LateReplyLimit < rc.ReplyTimeout {
-			rc.LateReplyLimit = 0 // the relay's default, raised to ReplyTimeout when shorter
-			if rc.ReplyTimeout > relay.DefaultLateReplyLimit {
-				rc.LateReplyLimit = rc.ReplyTimeout
-			}
-		}
+		// LateReplyLimit stays the relay's default, which Open raises to
+		// ReplyTimeout when that is longer.
 		if r.User != "" {
 			rc.Credentials = &relay.Credentials{User: r.User, Password: r.Password.Reveal()}
 		}
@@ -152,6 +151,34 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 		return nil, err
 	}
 	return a, nil
+}
+
+// SQLite's primary result codes for a database file that cannot be
+// written or opened.
+const (
+	sqliteReadOnly  = 8  // SQLITE_READONLY
+	sqliteCantOpen  = 14 // SQLITE_CANTOPEN
+	sqlitePrimaryRC = 0xff
+)
+
+// storageError adds to err, when SQLite could not open or write the
+// database file, what to check: a librarian reading "unable to open
+// database file (14)" does not know it is about storage.path's directory
+// or permissions.
+func storageError(path string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & sqlitePrimaryRC {
+	case sqliteReadOnly, sqliteCantOpen:
+		abs, aerr := filepath.Abs(path)
+		if aerr != nil {
+			abs = path
+		}
+		return fmt.Errorf("%w\n(the database %s, storage.path, cannot be created or written: check that its directory exists and that the user running oclcbot may write to the directory and the file)", err, abs)
+	}
+	return err
 }
 
 // relayPatterns builds the reply classification: the configured failure

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -59,7 +60,7 @@ func channelConfigs(cfg *config.Config, log *slog.Logger, closers *[]io.Closer) 
 		if deliver {
 			ch, err := listserv.New(mail(cfg.Listserv.To))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("[email] for listserv.to: %w", err)
 			}
 			c.Channel = ch
 		}
@@ -70,7 +71,7 @@ func channelConfigs(cfg *config.Config, log *slog.Logger, closers *[]io.Closer) 
 		if deliver {
 			ch, err := listserv.NewReport(mail(cfg.Report.To))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("[email] for report.to: %w", err)
 			}
 			c.Channel = ch
 		}
@@ -81,7 +82,7 @@ func channelConfigs(cfg *config.Config, log *slog.Logger, closers *[]io.Closer) 
 		if deliver {
 			ch, err := webhook.New(webhook.Config{URL: cfg.Report.WebhookURL, Secret: cfg.Report.WebhookSecret.Reveal()})
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("report.webhook_url, report.webhook_secret: %w", err)
 			}
 			c.Channel = ch
 		}

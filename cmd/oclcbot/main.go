@@ -154,7 +154,7 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) error {
 }
 
 func runHelp(_ context.Context, e *env, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		usage(e.stdout)
 		return nil
 	}

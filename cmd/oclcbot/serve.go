@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/oclcbot/oclcbot/bot"
@@ -32,18 +33,26 @@ func allTemplateSamples() map[string]any {
 }
 
 // shutdownGrace bounds how long serve waits for exports in progress when
-// it is asked to stop.
-const shutdownGrace = 30 * time.Second
+// it is asked to stop; abandonGrace bounds the wait for the exports it
+// then abandons to return, before the database closes under them.
+// Variables so that tests can shorten them.
+var (
+	shutdownGrace = 30 * time.Second
+	abandonGrace  = 10 * time.Second
+)
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "serve", "[-config FILE]", `
+	fs := newFlags(e, "serve", "[-config FILE] [-check]", `
 Run the daemon: the Connexion Gateway export listener, the embedded catalog
 or the relay to the ILS, the export log, the failure detection and the
 notifications. Without a configuration file it listens on 127.0.0.1:5500,
 accepts exports without passwords, and keeps everything in ./oclcbot.db.
-It stops cleanly on SIGINT or SIGTERM, finishing the exports in progress.`)
+It stops cleanly on SIGINT or SIGTERM, finishing the exports in progress.
+With -check it runs the checks of `+"`oclcbot config check`"+` and exits; it
+neither opens the database nor binds the port, so it can check an edited
+configuration while the daemon runs.`)
 	cfgPath := configFlag(fs)
-	check := fs.Bool("check", false, "check the configuration and templates, then exit without serving")
+	check := fs.Bool("check", false, "check the configuration, secrets files and templates (as `oclcbot config check`), then exit without serving")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -56,17 +65,19 @@ It stops cleanly on SIGINT or SIGTERM, finishing the exports in progress.`)
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
-	if err := receiver.CheckListenerSecurity(cfg.Listener.Addr, len(cfg.Accounts)); err != nil {
-		return fmt.Errorf("%w (add [[accounts]] with `oclcbot passwd`, or listen on 127.0.0.1)", err)
+	if *check {
+		if err := checkSetup(cfg, log); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "configuration and templates are valid")
+		return nil
+	}
+	if err := checkListener(cfg); err != nil {
+		return err
 	}
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		return err
-	}
-	if *check {
-		d.close()
-		fmt.Fprintln(e.stdout, "configuration and templates are valid")
-		return nil
 	}
 	return d.run(ctx)
 }
@@ -125,12 +136,16 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		MaxRecords:      cfg.Listener.MaxRecords,
 		MaxConns:        cfg.Listener.MaxConns,
 		ReadTimeout:     cfg.Listener.ReadTimeout.D(),
+		WriteTimeout:    cfg.Listener.WriteTimeout.D(),
 		IdleTimeout:     cfg.Listener.IdleTimeout.D(),
 		ErrorReply:      d.receiver.ErrorReply,
 		Logger:          log,
 	}
 
 	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listener.addr %s is already in use: another program (perhaps another oclcbot serve) listens there; stop it or choose another port: %w", cfg.Listener.Addr, err)
+		}
 		return nil, fmt.Errorf("listener.addr: %w", err)
 	}
 	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
@@ -231,7 +246,13 @@ func (d *daemon) buildProbes() error {
 			ps = append(ps, p)
 		}
 	}
-	if !cfg.Probes.NoCanary && (len(cfg.Accounts) == 0 || !cfg.Canary.Password.IsZero()) {
+	canaryOff := len(cfg.Accounts) > 0 && cfg.Canary.Password.IsZero()
+	if !cfg.Probes.NoCanary && canaryOff {
+		// Not silent: an operator who set up accounts expects the canary.
+		d.log.Warn("canary probe off: the listener requires passwords and canary.password (or canary.password_file) is not set; " +
+			"set one to have oclcbot send a test export every probes.canary_interval, or set probes.no_canary = true to silence this")
+	}
+	if !cfg.Probes.NoCanary && !canaryOff {
 		c, err := probe.NewCanary(probe.CanaryConfig{
 			Exporter: &gateway.Client{Addr: cfg.Listener.PublicAddr, Timeout: 30 * time.Second},
 			User:     cfg.Canary.User,
@@ -319,11 +340,9 @@ func (d *daemon) run(ctx context.Context) error {
 		runErr = fmt.Errorf("listener: %w", err)
 	case runErr = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	if err := d.server.Shutdown(sctx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("shutdown: %w", err)
+	if err := d.shutdownServer(); err != nil && runErr == nil {
+		runErr = err
 	}
-	cancel()
 	stop()
 	wg.Wait()
 	close(errc)
@@ -336,6 +355,38 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("stopped")
 	}
 	return runErr
+}
+
+// shutdownServer stops the listener and waits up to shutdownGrace for the
+// exports in progress. Those still running then are abandoned (their
+// contexts cancelled, connections closed; nothing half-written is
+// committed) and waited for up to abandonGrace more, so that none of them
+// uses the database or the relay after run closes them.
+func (d *daemon) shutdownServer() error {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	err := d.server.Shutdown(sctx)
+	cancel()
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Shutdown has just closed the connections that were only waiting
+	// for their client to close after the reply; if nothing else was
+	// running, those end at once.
+	settle, scancel := context.WithTimeout(context.Background(), time.Second)
+	err = d.server.Shutdown(settle)
+	scancel()
+	if err == nil {
+		return nil
+	}
+	d.log.Error("stopping: exports still in progress after the grace period are abandoned; Connexion shows those catalogers an error and they must export again",
+		"grace", shutdownGrace)
+	d.server.Close()
+	wctx, wcancel := context.WithTimeout(context.Background(), abandonGrace)
+	defer wcancel()
+	if werr := d.server.Shutdown(wctx); werr != nil {
+		d.log.Error("stopping: abandoned exports did not end; closing the database anyway", "waited", abandonGrace)
+	}
+	return fmt.Errorf("stopped with exports in progress after waiting %v for them", shutdownGrace)
 }
 
 func (d *daemon) close() {

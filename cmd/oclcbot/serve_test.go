@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,8 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oclcbot/oclcbot/catalog"
+	"github.com/oclcbot/oclcbot/config"
+	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/gateway"
 	"github.com/oclcbot/oclcbot/marc"
+	"github.com/oclcbot/oclcbot/receiver"
+	"github.com/oclcbot/oclcbot/receiver/relay"
 )
 
 // syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -155,5 +163,187 @@ func TestServeStopsOnABrokenTemplateOverride(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 	if code != exitFailure || !strings.Contains(errb.String(), "mine.tmpl:2") {
 		t.Fatalf("exit %d, stderr %q: want a failure naming mine.tmpl line 2", code, errb.String())
+	}
+}
+
+// stalledUpstream accepts connections and reads them, but never replies:
+// an ILS that hangs mid-import.
+func stalledUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestServeAbandonsExportsStillRunningAfterTheGrace(t *testing.T) {
+	grace, abandon := shutdownGrace, abandonGrace
+	shutdownGrace, abandonGrace = 200*time.Millisecond, 20*time.Second
+	t.Cleanup(func() { shutdownGrace, abandonGrace = grace, abandon })
+
+	raw, _ := firstRecord(t)
+	up := stalledUpstream(t)
+	addr, _, logs, stop := startServe(t, "[log]\nlevel = \"debug\"\n[probes]\ndisabled = true\n[relay]\nupstream = \""+up+"\"\nreply_timeout = \"1h\"\n")
+	exported := make(chan error, 1)
+	go func() {
+		_, err := (&gateway.Client{Addr: addr, Timeout: time.Hour}).Export(context.Background(), "cat1", "", raw)
+		exported <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "request received") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the export never reached the relay:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := stop(); code != exitFailure {
+		t.Errorf("exit status %d after stopping with an export in progress, want %d:\n%s", code, exitFailure, logs.String())
+	}
+	// serve closed the database only after the abandoned export ended:
+	// its connection is closed by now, not left waiting on the ILS.
+	select {
+	case <-exported:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the abandoned export's connection is still open after serve returned:\n%s", logs.String())
+	}
+	if l := logs.String(); !strings.Contains(l, "abandoned") || strings.Contains(l, "did not end") {
+		t.Errorf("log does not say the export was abandoned and ended:\n%s", l)
+	}
+}
+
+func TestServePortInUseSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[listener]\naddr = \""+ln.Addr().String()+"\"\n[storage]\npath = \""+filepath.Join(dir, "x.db")+"\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	if code != exitFailure || !strings.Contains(errb.String(), "already in use") || !strings.Contains(errb.String(), ln.Addr().String()) {
+		t.Fatalf("exit %d, stderr %q: want a failure saying %s is already in use", code, errb.String(), ln.Addr())
+	}
+}
+
+func TestServeCheckNeitherBindsNorOpensTheDatabase(t *testing.T) {
+	// The usual case: checking an edited configuration while the daemon
+	// holds the port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[listener]\naddr = \""+ln.Addr().String()+"\"\n[storage]\npath = \""+filepath.Join(dir, "x.db")+"\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "-check", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	if code != exitOK || !strings.Contains(out.String(), "valid") {
+		t.Fatalf("serve -check beside a running daemon: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); err == nil {
+		t.Errorf("serve -check created the database")
+	}
+}
+
+func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[listener]\naddr = \"127.0.0.1:0\"\n[report]\nwebhook_url = \"https://hooks.example.edu/T0/B0/tok\"\nwebhook_secret = \"short\"\n"), 0o600)
+	for _, args := range [][]string{{"config", "check", "-config", cfg}, {"serve", "-check", "-config", cfg}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+		if code != exitFailure || !strings.Contains(errb.String(), "report.webhook_secret") || strings.Contains(errb.String(), "short") {
+			t.Errorf("%v with a 5-byte webhook secret: exit %d, stderr %q: want a failure naming report.webhook_secret, without the secret", args, code, errb.String())
+		}
+	}
+}
+
+func TestConfigShowHidesTheWebhookToken(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[report]\nwebhook_url = \"https://u:pw-secret@hooks.example.edu/services/T0/tok-secret?key=q-secret\"\nwebhook_secret = \"0123456789abcdef-secret\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"config", "show", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}); code != exitOK {
+		t.Fatalf("config show: exit %d, %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "secret\"") || strings.Contains(out.String(), "-secret") {
+		t.Errorf("config show prints a credential:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), `webhook_url = "https://hooks.example.edu/<redacted>"`) {
+		t.Errorf("config show should still name the webhook's host:\n%s", out.String())
+	}
+}
+
+func TestServeSaysTheCanaryIsOffWithoutItsPassword(t *testing.T) {
+	hash, err := receiver.HashPassword("pw-for-cat1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, logs, stop := startServe(t, "[[accounts]]\nuser = \"cat1\"\npassword_hash = \""+hash+"\"\n")
+	stop()
+	if !strings.Contains(logs.String(), "canary probe off") || !strings.Contains(logs.String(), "canary.password") {
+		t.Errorf("no start-up notice that the canary is off for want of canary.password:\n%s", logs.String())
+	}
+}
+
+func TestServeFailsCleanlyOnADatabaseFromANewerOclcbot(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.db")
+	d, err := db.Open(path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The catalog opens after the export log: a failure there must close
+	// what was opened, not panic.
+	if err := d.Migrate(context.Background(), catalog.Component, []db.Migration{{Version: 1, SQL: "CREATE TABLE x (y)"}, {Version: 2, SQL: "CREATE TABLE z (y)"}}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("[listener]\naddr = \"127.0.0.1:0\"\n[storage]\npath = \""+path+"\"\n"), 0o600)
+	// A schema version far beyond this oclcbot's.
+	d, err = db.Open(path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO schema_migrations (component, version) VALUES (?, 999)`, catalog.Component)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	if code != exitFailure || !strings.Contains(errb.String(), "newer") {
+		t.Fatalf("exit %d, stderr %q: want a failure saying the database is from a newer oclcbot", code, errb.String())
+	}
+}
+
+func TestRelayDefaultsAgreeWithTheRelay(t *testing.T) {
+	c, err := config.Parse([]byte("[relay]\nupstream = \"ils.example.edu:5500\"\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Relay
+	if r.ReplyTimeout.D() != relay.DefaultReplyTimeout || r.ConnectTimeout.D() != relay.DefaultConnectTimeout ||
+		r.RetryInitial.D() != relay.DefaultInitialBackoff || r.RetryMax.D() != relay.DefaultMaxBackoff {
+		t.Errorf("config relay defaults reply %v connect %v retry %v..%v differ from the relay package's documented ones",
+			r.ReplyTimeout.D(), r.ConnectTimeout.D(), r.RetryInitial.D(), r.RetryMax.D())
 	}
 }
