@@ -136,7 +136,10 @@ type Mailbox struct {
 	Folder       string   `toml:"folder"`      // default INBOX
 	DoneFolder   string   `toml:"done_folder"` // default oclcbot-processed
 	Poll         Duration `toml:"poll"`        // NOOP polling when the server has no IDLE, default 1m
-	CAFile       string   `toml:"ca_file"`
+	// CAFile, when set, is the only certificate authority trusted for the
+	// IMAP server (a campus CA or a self-signed certificate); unlike
+	// email.ca_file, it replaces the system's roots.
+	CAFile string `toml:"ca_file"`
 }
 
 var prefixRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,15}$`)

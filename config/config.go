@@ -107,13 +107,31 @@ type Duplicates struct {
 // Relay configures relay mode: records go to the ILS listener oclcbot
 // wraps instead of the embedded catalog.
 type Relay struct {
-	Upstream       string   `toml:"upstream"` // host:port, required
-	User           string   `toml:"user"`     // rewrite credentials to these when set
-	Password       Secret   `toml:"password"`
-	PasswordFile   string   `toml:"password_file"`
-	Policy         string   `toml:"policy"` // queue (default) or reject
-	ConnectTimeout Duration `toml:"connect_timeout"`
-	ReplyTimeout   Duration `toml:"reply_timeout"`
+	Upstream     string `toml:"upstream"` // host:port, required
+	User         string `toml:"user"`     // rewrite credentials to these when set
+	Password     Secret `toml:"password"`
+	PasswordFile string `toml:"password_file"`
+	// LocalUser replaces the A field (FOLIO edge-connexion: "tenant user
+	// password", or an API key); a secret, as it usually holds a
+	// password.
+	LocalUser     Secret `toml:"local_user"`
+	LocalUserFile string `toml:"local_user_file"`
+	// QueueName names the relay's queue in the database (default
+	// "upstream:HOST:PORT"): set it before changing upstream, or the
+	// records still queued for the old address stay behind.
+	QueueName string `toml:"queue_name"`
+	// ResendUncertain puts records the upstream may or may not have
+	// taken (it received the whole record and never answered) back in
+	// the queue instead of waiting for an operator; only for an ILS that
+	// overlays by OCLC number, since it can import a record twice.
+	ResendUncertain bool `toml:"resend_uncertain"`
+	// ForwardPrepared forwards records after oclcbot's import rules
+	// (UTF-8, 040 rule, targeting 035 removed) instead of as the
+	// cataloger sent them.
+	ForwardPrepared bool     `toml:"forward_prepared"`
+	Policy          string   `toml:"policy"` // queue (default) or reject
+	ConnectTimeout  Duration `toml:"connect_timeout"`
+	ReplyTimeout    Duration `toml:"reply_timeout"`
 	// SuccessPatterns and FailurePatterns are regular expressions matched
 	// against the upstream's reply; empty means the built-in ones for
 	// Koha, FOLIO, Evergreen and Aleph.
@@ -214,6 +232,7 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Mailbox.CAFile)
 	if c.Relay != nil {
 		abs(&c.Relay.PasswordFile)
+		abs(&c.Relay.LocalUserFile)
 	}
 }
 
@@ -229,7 +248,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	def(&c.Listener.Addr, "127.0.0.1:5500")
-	def(&c.Listener.PublicAddr, c.Listener.Addr)
+	def(&c.Listener.PublicAddr, publicDefault(c.Listener.Addr))
 	def(&c.Storage.Path, "oclcbot.db")
 	def(&c.Storage.Synchronous, "full")
 	def(&c.Library.Code, "LOCAL")
@@ -309,6 +328,15 @@ func (c *Config) check() error {
 		} else {
 			hostPort("relay.upstream", r.Upstream)
 		}
+		if r.LocalUser, err = secretFrom("relay.local_user", r.LocalUser, r.LocalUserFile); err != nil {
+			errs = append(errs, err)
+		}
+		if !r.LocalUser.IsZero() && r.User == "" {
+			bad("relay.user", "missing: relay.local_user is set")
+		}
+		if c.Duplicates.Policy == "mark-deleted" {
+			bad("duplicates.policy", `"mark-deleted" marks a record in the embedded catalog; a relay cannot mark one in the ILS (use skip or overlay)`)
+		}
 		if r.Password, err = secretFrom("relay.password", r.Password, r.PasswordFile); err != nil {
 			errs = append(errs, err)
 		}
@@ -341,4 +369,21 @@ func (c *Config) check() error {
 		bad("log.format", "%q: want text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// publicDefault is the address probes dial when listener.public_addr is
+// not set: the listener's own, with a wildcard host ("0.0.0.0:5500",
+// ":5500") replaced by loopback, which reaches it.
+func publicDefault(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if ip != nil && ip.To4() == nil {
+			return net.JoinHostPort("::1", port)
+		}
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }

@@ -85,6 +85,8 @@ func TestErrors(t *testing.T) {
 		{"bad prefix", "[bot]\nincident_prefix = \"ois\"\n", []string{"bot.incident_prefix"}},
 		{"webhook without secret", "[report]\nwebhook_url = \"https://t.example.edu/h\"\n", []string{"report.webhook_secret"}},
 		{"duplicate account", "[[accounts]]\nuser = \"a\"\npassword_hash = \"pbkdf2-sha256$1$x$y\"\n[[accounts]]\nuser = \"a\"\npassword_hash = \"pbkdf2-sha256$1$x$y\"\n", []string{"appears twice"}},
+		{"mark-deleted in relay mode", "[relay]\nupstream = \"ils:5500\"\n[duplicates]\npolicy = \"mark-deleted\"\n", []string{"duplicates.policy", "relay"}},
+		{"A field without user", "[relay]\nupstream = \"ils:5500\"\nlocal_user = \"t u p\"\n", []string{"relay.user"}},
 		{"account without hash", "[[accounts]]\nuser = \"a\"\n", []string{"oclcbot passwd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +159,24 @@ func TestMissingSecretFile(t *testing.T) {
 	_, err := Parse([]byte("[canary]\npassword_file = \"nope\"\n"), t.TempDir())
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "canary.password_file") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestPublicAddrDefault(t *testing.T) {
+	for addr, want := range map[string]string{
+		"0.0.0.0:5500":         "127.0.0.1:5500",
+		"[::]:5500":            "[::1]:5500",
+		":5500":                "127.0.0.1:5500",
+		"10.1.2.3:5500":        "10.1.2.3:5500",
+		"oclc.example.edu:600": "oclc.example.edu:600",
+	} {
+		c, err := Parse([]byte("[listener]\naddr = \""+addr+"\"\n[[accounts]]\nuser = \"a\"\npassword_hash = \"pbkdf2-sha256$1$x$y\"\n"), "")
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		if c.Listener.PublicAddr != want {
+			t.Errorf("listener.addr %s: public_addr defaults to %s, want %s (the probes must dial something that reaches the listener)", addr, c.Listener.PublicAddr, want)
+		}
 	}
 }
 

@@ -117,21 +117,24 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 	dups := receiver.Duplicates{Policy: receiver.DuplicatePolicy(cfg.Duplicates.Policy), Window: cfg.Duplicates.Window.D()}
 	if r := cfg.Relay; r != nil {
 		rc := relay.Config{
-			Upstream:       r.Upstream,
-			DB:             d,
-			Log:            a.exports,
-			Policy:         relay.Policy(r.Policy),
-			Duplicates:     dups,
-			ConnectTimeout: r.ConnectTimeout.D(),
-			ReplyTimeout:   r.ReplyTimeout.D(),
-			InitialBackoff: r.RetryInitial.D(),
-			MaxBackoff:     r.RetryMax.D(),
-			Logger:         log,
+			Upstream:        r.Upstream,
+			DB:              d,
+			Log:             a.exports,
+			Policy:          relay.Policy(r.Policy),
+			Duplicates:      dups,
+			ConnectTimeout:  r.ConnectTimeout.D(),
+			ReplyTimeout:    r.ReplyTimeout.D(),
+			InitialBackoff:  r.RetryInitial.D(),
+			MaxBackoff:      r.RetryMax.D(),
+			QueueName:       r.QueueName,
+			ResendUncertain: r.ResendUncertain,
+			ForwardPrepared: r.ForwardPrepared,
+			Logger:          log,
 		}
 		// LateReplyLimit stays the relay's default, which Open raises to
 		// ReplyTimeout when that is longer.
 		if r.User != "" {
-			rc.Credentials = &relay.Credentials{User: r.User, Password: r.Password.Reveal()}
+			rc.Credentials = &relay.Credentials{User: r.User, LocalUser: r.LocalUser.Reveal(), Password: r.Password.Reveal()}
 		}
 		if rc.Patterns, err = relayPatterns(r); err != nil {
 			return nil, err
@@ -283,7 +286,7 @@ func (a *app) facts() []incidents.Fact {
 // channels as the daemon (without delivering: the daemon's dispatcher
 // sends what the command queues).
 func (a *app) openEngine(ctx context.Context) (*bot.Engine, error) {
-	chans, err := channelConfigs(a.cfg, a.log, nil)
+	chans, err := channelConfigs(a.cfg, a.log, false)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/oclcbot/oclcbot/bot"
@@ -22,11 +21,11 @@ const (
 
 // channelConfigs returns the notification channels the configuration
 // names, in a fixed order: log, listserv, ois (the report email),
-// webhook. With closers nil the channels are configured for routing and
-// rendering only (the incident commands: the daemon delivers what they
-// queue); otherwise each has its sender.
-func channelConfigs(cfg *config.Config, log *slog.Logger, closers *[]io.Closer) ([]bot.ChannelConfig, error) {
-	deliver := closers != nil
+// webhook. With deliver false the channels are configured for routing
+// and rendering only (the incident commands: the daemon delivers what
+// they queue); otherwise each has its sender. The senders hold no
+// connection between sends, so there is nothing to close.
+func channelConfigs(cfg *config.Config, log *slog.Logger, deliver bool) ([]bot.ChannelConfig, error) {
 	var out []bot.ChannelConfig
 	if *cfg.Bot.LogChannel {
 		c := bot.LogChannelConfig(log)

@@ -87,11 +87,7 @@ func checkSetup(cfg *config.Config, log *slog.Logger) error {
 			return err
 		}
 	}
-	var closers []io.Closer
-	_, err = channelConfigs(cfg, log, &closers)
-	for _, c := range closers {
-		c.Close()
-	}
+	_, err = channelConfigs(cfg, log, true)
 	return err
 }
 

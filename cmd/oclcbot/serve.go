@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -85,7 +84,6 @@ configuration while the daemon runs.`)
 // daemon is a running oclcbot: every component serve starts.
 type daemon struct {
 	*app
-	closers  []io.Closer
 	receiver *receiver.Receiver
 	server   *gateway.Server
 	engine   *bot.Engine
@@ -155,7 +153,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		cfg.Listener.PublicAddr = d.ln.Addr().String()
 	}
 
-	chans, err := channelConfigs(cfg, log, &d.closers)
+	chans, err := channelConfigs(cfg, log, true)
 	if err != nil {
 		return nil, err
 	}
@@ -390,9 +388,6 @@ func (d *daemon) shutdownServer() error {
 }
 
 func (d *daemon) close() {
-	for _, c := range d.closers {
-		c.Close()
-	}
 	if d.ln != nil {
 		d.ln.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -345,5 +346,51 @@ func TestRelayDefaultsAgreeWithTheRelay(t *testing.T) {
 		r.RetryInitial.D() != relay.DefaultInitialBackoff || r.RetryMax.D() != relay.DefaultMaxBackoff {
 		t.Errorf("config relay defaults reply %v connect %v retry %v..%v differ from the relay package's documented ones",
 			r.ReplyTimeout.D(), r.ConnectTimeout.D(), r.RetryInitial.D(), r.RetryMax.D())
+	}
+}
+
+// TestRelayRewritesCredentials: with relay.user, relay.local_user and
+// relay.password set, the ILS receives those (FOLIO reads "tenant user
+// password" from the A field), never the cataloger's login.
+func TestRelayRewritesCredentials(t *testing.T) {
+	got := make(chan *gateway.Request, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ils := &gateway.Server{Handler: gateway.HandlerFunc(func(_ context.Context, r *gateway.Request) string {
+		select {
+		case got <- r:
+		default:
+		}
+		return "Import ok\n"
+	}), Logger: slog.New(slog.DiscardHandler)}
+	go ils.Serve(ln)
+	t.Cleanup(func() { ils.Close() })
+
+	raw, _ := firstRecord(t)
+	addr, _, logs, _ := startServe(t, `
+[probes]
+disabled = true
+[relay]
+upstream = "`+ln.Addr().String()+`"
+user = "folio"
+local_user = "diku diku_admin s3cret-A"
+password = "s3cret-P"
+`)
+	c := &gateway.Client{Addr: addr, Timeout: 10 * time.Second}
+	if _, err := c.Export(context.Background(), "cataloger", "", raw); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.User != "folio" || r.LocalUser != "diku diku_admin s3cret-A" || r.Password != "s3cret-P" {
+			t.Errorf("the ILS got U=%q A=%q P=%q; want the configured credentials", r.User, r.LocalUser, r.Password)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the ILS received nothing:\n%s", logs.String())
+	}
+	if s := logs.String(); strings.Contains(s, "s3cret") {
+		t.Errorf("the log shows a relay secret:\n%s", s)
 	}
 }
