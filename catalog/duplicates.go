@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oclcbot/oclcbot/db"
 )
 
 // DefaultDuplicateGroups is how many groups Duplicates returns when no
@@ -113,7 +115,7 @@ func (v *view) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("count catalog: %w", err)
 	}
-	st.LastChange = nsTime(last)
+	st.LastChange = db.NSTime(last)
 	if st.Canaries, st.LastCanary, err = v.Canary(ctx); err != nil {
 		return st, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/marc"
 )
 
@@ -112,7 +113,7 @@ func scanSummary(sc scanner, extra ...any) (Summary, error) {
 		return s, err
 	}
 	s.Holdings = strings.Fields(holdings)
-	s.Created, s.Received, s.Updated = nsTime(created), nsTime(received), nsTime(updated)
+	s.Created, s.Received, s.Updated = db.NSTime(created), db.NSTime(received), db.NSTime(updated)
 	return s, nil
 }
 
@@ -205,7 +206,7 @@ func (v *view) History(ctx context.Context, n SystemNumber) ([]Version, error) {
 			&ver.OCLCNumber, &ver.Hash, &ver.Raw, &ver.Original); err != nil {
 			return nil, fmt.Errorf("read history of %s: %w", n, err)
 		}
-		ver.Source.Time, ver.Source.RequestID = nsTime(ns), uint64(reqID)
+		ver.Source.Time, ver.Source.RequestID = db.NSTime(ns), uint64(reqID)
 		out = append(out, ver)
 	}
 	if err := rows.Err(); err != nil {
@@ -290,18 +291,4 @@ func better(a, b *Summary) bool {
 		return a.Received.After(b.Received)
 	}
 	return a.SystemNumber > b.SystemNumber
-}
-
-func timeNS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func nsTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
 }

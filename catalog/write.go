@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/marc"
 )
 
@@ -39,7 +40,7 @@ type Txn struct {
 // OCLC numbers and its words.
 func (t *Txn) Insert(ctx context.Context, p *Prepared) (SystemNumber, error) {
 	ctx = t.ctx(ctx)
-	ns := timeNS(p.src.Time)
+	ns := db.TimeNS(p.src.Time)
 	res, err := t.exec(ctx, `INSERT INTO catalog_records
 		(version, oclc, hash, title, author, holdings, deleted, created_ns, received_ns, updated_ns)
 		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -81,7 +82,7 @@ func (t *Txn) Overlay(ctx context.Context, n SystemNumber, p *Prepared) (int, er
 		return 0, err
 	}
 	ver := cur + 1
-	ns := timeNS(p.src.Time)
+	ns := db.TimeNS(p.src.Time)
 	if err := t.addVersion(ctx, n, ver, ReasonOverlay, p.src, p.oclc, p.hash, p.raw, p.original); err != nil {
 		return 0, err
 	}
@@ -139,7 +140,7 @@ func (t *Txn) MarkDeleted(ctx context.Context, n SystemNumber, src Source) (int,
 		return 0, err
 	}
 	if _, err := t.exec(ctx, `UPDATE catalog_records SET version = ?, deleted = 1, updated_ns = ? WHERE sysno = ?`,
-		ver, timeNS(src.Time), n); err != nil {
+		ver, db.TimeNS(src.Time), n); err != nil {
 		return 0, fmt.Errorf("mark record %s deleted: %w", n, err)
 	}
 	return ver, nil
@@ -172,7 +173,7 @@ func (t *Txn) DryRun(ctx context.Context, fn func() error) error {
 		return errors.Join(ferr, fmt.Errorf("dry run: release: %w", err))
 	}
 	if _, err := t.exec(ctx, `INSERT INTO catalog_canary (id, last_ns, count) VALUES (1, ?, 1)
-		ON CONFLICT (id) DO UPDATE SET last_ns = excluded.last_ns, count = count + 1`, timeNS(t.c.now())); err != nil {
+		ON CONFLICT (id) DO UPDATE SET last_ns = excluded.last_ns, count = count + 1`, db.TimeNS(t.c.now())); err != nil {
 		return errors.Join(ferr, fmt.Errorf("dry run: heartbeat: %w", err))
 	}
 	return ferr
@@ -194,7 +195,7 @@ func (t *Txn) addVersion(ctx context.Context, n SystemNumber, ver int, reason Re
 	if _, err := t.exec(ctx, `INSERT INTO catalog_versions
 		(sysno, version, reason, time_ns, user_name, request_id, remote_addr, oclc, hash, record, original)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		n, ver, string(reason), timeNS(src.Time), src.User, int64(src.RequestID), src.RemoteAddr, oclc, hash, raw, original); err != nil {
+		n, ver, string(reason), db.TimeNS(src.Time), src.User, int64(src.RequestID), src.RemoteAddr, oclc, hash, raw, original); err != nil {
 		return fmt.Errorf("store version %d of record %s: %w", ver, n, err)
 	}
 	return nil
@@ -261,5 +262,5 @@ func (v *view) Canary(ctx context.Context) (count int64, last time.Time, err err
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("read canary heartbeat: %w", err)
 	}
-	return count, nsTime(ns), nil
+	return count, db.NSTime(ns), nil
 }

@@ -280,7 +280,7 @@ func (l *Log) insert(tx *sql.Tx, a *Attempt, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := stmt.Exec(int64(a.RequestID), timeNS(t), timeNS(a.Done), a.RemoteAddr, a.User, a.Target, a.RecordIndex, a.Follows,
+	res, err := stmt.Exec(int64(a.RequestID), db.TimeNS(t), db.TimeNS(a.Done), a.RemoteAddr, a.User, a.Target, a.RecordIndex, a.Follows,
 		a.OCLCNumber, a.Title, a.SystemNumber, string(a.Outcome), string(a.Class), a.Cause, a.Detail, a.Reply, a.Upstream,
 		int64(a.Decode), int64(a.Store), int64(a.Elapsed), nullBlob(record), recordAt, recordLen, nullBlob(a.Request))
 	if err != nil {
@@ -322,18 +322,4 @@ func nullBlob(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-func timeNS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func nsTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/oclcbot/oclcbot/db"
 )
 
 // DefaultListLimit is the number of attempts List returns when
@@ -222,7 +224,7 @@ func scan(rows *sql.Rows) (*Attempt, error) {
 		return nil, err
 	}
 	a.RequestID = uint64(reqID)
-	a.Time, a.Done = nsTime(timeNs), nsTime(doneNs)
+	a.Time, a.Done = db.NSTime(timeNs), db.NSTime(doneNs)
 	a.Outcome, a.Class = Outcome(outcome), Class(class)
 	a.Decode, a.Store, a.Elapsed = time.Duration(decode), time.Duration(store), time.Duration(elapsed)
 	a.Request = request

@@ -33,19 +33,9 @@ const (
 	KeySilenceGen = "silences.generation"
 )
 
-func ts(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func tm(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+// ts and tm store and read times as every oclcbot table does.
+func ts(t time.Time) int64 { return db.TimeNS(t) }
+func tm(n int64) time.Time { return db.NSTime(n) }
 
 func b2i(b bool) int {
 	if b {

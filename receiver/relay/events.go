@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/exportlog"
 )
 
@@ -65,15 +66,15 @@ func (r *Relay) flushEvents(ctx context.Context) {
 			break
 		}
 		a := &exportlog.Attempt{
-			RequestID: uint64(reqID), Time: nsTime(received), Done: nsTime(done), RemoteAddr: remote, User: user,
+			RequestID: uint64(reqID), Time: db.NSTime(received), Done: db.NSTime(done), RemoteAddr: remote, User: user,
 			Target: r.name, RecordIndex: index, OCLCNumber: oclc, Title: title, SystemNumber: sysno,
-			Upstream: reply, Elapsed: nsTime(done).Sub(nsTime(received)), Record: record,
+			Upstream: reply, Elapsed: db.NSTime(done).Sub(db.NSTime(received)), Record: record,
 		}
 		if State(state) == StateDelivered {
 			a.Outcome = exportlog.OutcomeDelivered
 			a.Detail = fmt.Sprintf("relay queue item %d delivered to %s after %d attempt(s), %s after it was queued",
-				id, r.cfg.Upstream, attempts, nsTime(done).Sub(nsTime(queued)).Round(time.Second))
-			a.Store = nsTime(done).Sub(nsTime(lastAttempt))
+				id, r.cfg.Upstream, attempts, db.NSTime(done).Sub(db.NSTime(queued)).Round(time.Second))
+			a.Store = db.NSTime(done).Sub(db.NSTime(lastAttempt))
 		} else {
 			a.Outcome = exportlog.OutcomeFailed
 			a.Class = exportlog.ClassRecord
@@ -81,7 +82,7 @@ func (r *Relay) flushEvents(ctx context.Context) {
 			a.Detail = fmt.Sprintf("relay queue item %d was dropped by an operator (%s); it was not delivered to %s and must be exported again",
 				id, reason, r.cfg.Upstream)
 		}
-		events = append(events, event{id, a, nsTime(queued)})
+		events = append(events, event{id, a, db.NSTime(queued)})
 	}
 	rows.Close()
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/oclcbot/oclcbot/db"
 )
 
 // Run delivers queued records to the upstream, oldest first, one at a
@@ -60,7 +62,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.log.Info("upstream still failing; delivery postponed", slog.Int64("queue_id", h.id),
 					slog.Duration("retry_in", delay), slog.Any("err", err))
 				if _, err := r.transition(h.id, StateQueued, StateQueued, `next_attempt_ns = ?, last_error = ?`,
-					timeNS(r.now().Add(delay)), "probe before delivery: "+err.Error()); err != nil {
+					db.TimeNS(r.now().Add(delay)), "probe before delivery: "+err.Error()); err != nil {
 					r.log.Error("cannot update the queue", slog.Any("err", err))
 					r.sleep(ctx, delay)
 				}
@@ -94,7 +96,7 @@ func (r *Relay) deliverHead(ctx context.Context, h *headEntry) {
 	r.attempting.Add(1)
 	r.mu.Unlock()
 	defer r.attempting.Done()
-	ok, err := r.transition(h.id, StateQueued, StateSending, `last_attempt_ns = ?, owner = ?`, timeNS(r.now()), r.instance)
+	ok, err := r.transition(h.id, StateQueued, StateSending, `last_attempt_ns = ?, owner = ?`, db.TimeNS(r.now()), r.instance)
 	if err != nil {
 		r.log.Error("cannot update the queue", slog.Any("err", err))
 		r.sleep(ctx, r.cfg.PollEvery)
@@ -154,7 +156,7 @@ func (r *Relay) recoverSending(ctx context.Context) error {
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE relay_queue SET state = ?, next_attempt_ns = ?,
 			last_error = 'oclcbot stopped while sending it; the upstream may have imported it'
-			WHERE queue = ? AND state = 'sending' AND owner <> ?`, string(to), timeNS(r.now()), r.queue, r.instance)
+			WHERE queue = ? AND state = 'sending' AND owner <> ?`, string(to), db.TimeNS(r.now()), r.queue, r.instance)
 		if err != nil {
 			return err
 		}
@@ -204,7 +206,7 @@ func (r *Relay) housekeeping(ctx context.Context) {
 		r.log.Warn("cannot prune repeated-export records", slog.Any("err", err))
 	}
 	if r.cfg.Retention > 0 {
-		cutoff := timeNS(r.now().Add(-r.cfg.Retention))
+		cutoff := db.TimeNS(r.now().Add(-r.cfg.Retention))
 		err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 			_, err := tx.Exec(`DELETE FROM relay_queue WHERE id IN (SELECT id FROM relay_queue
 				WHERE queue = ? AND state IN ('delivered', 'dropped') AND done_ns <> 0 AND done_ns < ? AND (logged = 1 OR ?) LIMIT 2000)`,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/oclcbot/oclcbot/db"
 )
 
 // Entry is one record in the relay queue, for oclcbot queue list and the
@@ -132,7 +134,7 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 		&e.User, &e.RemoteAddr, &received, &queued, &reqID, &e.RecordIndex, &e.Bytes, &e.Upstream,
 		&e.SystemNumber, &done, &e.DropReason)
 	e.State = State(state)
-	e.LastAttempt, e.NextAttempt, e.Received, e.Queued, e.Done = nsTime(lastAttempt), nsTime(next), nsTime(received), nsTime(queued), nsTime(done)
+	e.LastAttempt, e.NextAttempt, e.Received, e.Queued, e.Done = db.NSTime(lastAttempt), db.NSTime(next), db.NSTime(received), db.NSTime(queued), db.NSTime(done)
 	e.RequestID = uint64(reqID)
 	return e, err
 }
@@ -145,7 +147,7 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 // it made due, and for each id that could not be retried an error
 // wrapping ErrNotFound or ErrWrongState (joined).
 func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {
-	now := timeNS(r.now())
+	now := db.TimeNS(r.now())
 	var n int64
 	var errs []error
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
@@ -196,7 +198,7 @@ func (r *Relay) Drop(ctx context.Context, id int64, reason string) error {
 	var opErr error
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE relay_queue SET state = 'dropped', done_ns = ?, drop_reason = ?
-			WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain')`, timeNS(r.now()), reason, id, r.queue)
+			WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain')`, db.TimeNS(r.now()), reason, id, r.queue)
 		if err != nil {
 			return err
 		}
@@ -265,9 +267,9 @@ func (r *Relay) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("relay: queue stats: %w", err)
 	}
 	if oldest.Valid {
-		s.Oldest = nsTime(oldest.Int64)
+		s.Oldest = db.NSTime(oldest.Int64)
 		s.OldestAge = r.now().Sub(s.Oldest)
-		s.NextAttempt = nsTime(next.Int64)
+		s.NextAttempt = db.NSTime(next.Int64)
 		s.LastError = lastErr.String
 	}
 	return s, nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/oclcbot/oclcbot/db"
 )
 
 // State is where a queue entry stands.
@@ -58,9 +60,9 @@ func (r *Relay) insert(e *newEntry) (int64, error) {
 			remote_addr, user_name, fwd_user, fwd_local_user, oclc, title, hash, record, cause,
 			attempts, last_error, last_attempt_ns, next_attempt_ns, upstream_reply, owner)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.queue, string(e.state), int64(e.requestID), e.index, timeNS(e.received), timeNS(r.now()),
+			r.queue, string(e.state), int64(e.requestID), e.index, db.TimeNS(e.received), db.TimeNS(r.now()),
 			e.remote, e.user, fwdUser, fwdLocal, e.oclc, e.title, e.hash, e.record, e.cause,
-			e.attempts, e.lastError, timeNS(e.lastAttempt), timeNS(e.next), e.reply, r.instance)
+			e.attempts, e.lastError, db.TimeNS(e.lastAttempt), db.TimeNS(e.next), e.reply, r.instance)
 		if err != nil {
 			return err
 		}
@@ -69,7 +71,7 @@ func (r *Relay) insert(e *newEntry) (int64, error) {
 		}
 		if e.hash != "" {
 			_, err = tx.Exec(`INSERT INTO relay_seen (queue, oclc, hash, time_ns, queue_id) VALUES (?, ?, ?, ?, ?)`,
-				r.queue, e.oclc, e.hash, timeNS(e.received), id)
+				r.queue, e.oclc, e.hash, db.TimeNS(e.received), id)
 		}
 		return err
 	})
@@ -116,7 +118,7 @@ func (r *Relay) head(ctx context.Context) (*headEntry, error) {
 		return nil, fmt.Errorf("relay: read the queue: %w", err)
 	}
 	h.state = State(state)
-	h.next = nsTime(next)
+	h.next = db.NSTime(next)
 	return &h, nil
 }
 
@@ -157,7 +159,7 @@ func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 			res, err := tx.Exec(`UPDATE relay_queue SET state = 'delivered', attempts = attempts + 1, last_attempt_ns = ?,
 				done_ns = ?, upstream_reply = ?, system_number = ?, last_error = ''
 				WHERE id = ? AND queue = ? AND state = 'sending'`,
-				timeNS(now), timeNS(now), a.reply, a.sysno, id, r.queue)
+				db.TimeNS(now), db.TimeNS(now), a.reply, a.sysno, id, r.queue)
 			if err != nil {
 				return err
 			}
@@ -183,7 +185,7 @@ func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 		}
 		_, err := r.transition(id, StateSending, StateQueued,
 			`attempts = `+attempts+`, last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?`,
-			timeNS(now), timeNS(next), a.err, a.reply)
+			db.TimeNS(now), db.TimeNS(next), a.err, a.reply)
 		return StateQueued, err
 	default: // uncertain, or unsendable (a bug: set it aside rather than block the queue)
 		to := StateUncertain
@@ -192,7 +194,7 @@ func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 		}
 		_, err := r.transition(id, StateSending, to,
 			`attempts = attempts + 1, last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?`,
-			timeNS(now), timeNS(next), a.err, a.reply)
+			db.TimeNS(now), db.TimeNS(next), a.err, a.reply)
 		return to, err
 	}
 }

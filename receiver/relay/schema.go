@@ -1,10 +1,6 @@
 package relay
 
-import (
-	"time"
-
-	"github.com/oclcbot/oclcbot/db"
-)
+import "github.com/oclcbot/oclcbot/db"
 
 // Component is the name under which the relay migrates its tables in the
 // shared database.
@@ -70,17 +66,3 @@ CREATE INDEX relay_seen_key ON relay_seen (queue, hash, oclc, time_ns);
 CREATE INDEX relay_seen_time ON relay_seen (time_ns);
 CREATE INDEX relay_seen_queue ON relay_seen (queue_id) WHERE queue_id IS NOT NULL;
 `}}
-
-func timeNS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func nsTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
-}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/receiver"
 )
 
@@ -47,14 +48,14 @@ func (r *Relay) duplicateOf(ctx context.Context, it *receiver.Item) (*receiver.P
 	}
 	var ns int64
 	var sysno string
-	err := r.seenStmt.QueryRowContext(ctx, r.queue, key.hash, key.oclc, timeNS(since)).Scan(&ns, &sysno)
+	err := r.seenStmt.QueryRowContext(ctx, r.queue, key.hash, key.oclc, db.TimeNS(since)).Scan(&ns, &sysno)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("relay: look for a repeated export: %w", err)
 	}
-	return &receiver.Previous{SystemNumber: sysno, Time: nsTime(ns)}, nil
+	return &receiver.Previous{SystemNumber: sysno, Time: db.NSTime(ns)}, nil
 }
 
 // remember records a relayed record for duplicate detection.
@@ -90,7 +91,7 @@ func (r *Relay) seenWriter() {
 		err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
 			for _, s := range batch {
 				if _, err := tx.Exec(`INSERT INTO relay_seen (queue, oclc, hash, time_ns, system_number) VALUES (?, ?, ?, ?, ?)`,
-					r.queue, s.key.oclc, s.key.hash, timeNS(s.prev.Time), s.prev.SystemNumber); err != nil {
+					r.queue, s.key.oclc, s.key.hash, db.TimeNS(s.prev.Time), s.prev.SystemNumber); err != nil {
 					return err
 				}
 			}
@@ -111,7 +112,7 @@ func (r *Relay) seenWriter() {
 
 // pruneSeen forgets exports older than the window.
 func (r *Relay) pruneSeen(ctx context.Context) error {
-	cutoff := timeNS(r.now().Add(-r.cfg.Duplicates.Window - time.Hour))
+	cutoff := db.TimeNS(r.now().Add(-r.cfg.Duplicates.Window - time.Hour))
 	return r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`DELETE FROM relay_seen WHERE id IN (SELECT id FROM relay_seen WHERE queue = ? AND time_ns < ? LIMIT 2000)`, r.queue, cutoff)
 		return err
