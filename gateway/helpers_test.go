@@ -1,15 +1,15 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oclcbot/oclcbot/internal/testutil"
 )
 
 // waitLong bounds waits for things that happen promptly in a correct
@@ -81,23 +81,8 @@ func (h *recorder) noMoreCalls(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer
 
 // startServer serves srv on a 127.0.0.1:0 listener and returns its
 // address and the server's debug log. Cleanup closes the server and

@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/internal/testutil"
 	"github.com/oclcbot/oclcbot/marc"
 )
 
@@ -139,23 +139,8 @@ func (s *memSink) items() []*Item {
 	return out
 }
 
-// syncBuffer is a goroutine-safe log destination.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer
 
 // clock is a test clock: a fixed time (t), or, when t is zero, the real
 // time shifted by what Add added.

@@ -23,6 +23,7 @@ import (
 	"github.com/oclcbot/oclcbot/bot"
 	"github.com/oclcbot/oclcbot/bot/probe/probetest"
 	"github.com/oclcbot/oclcbot/db"
+	"github.com/oclcbot/oclcbot/internal/testutil"
 )
 
 const (
@@ -254,23 +255,8 @@ func (r *recorder) got() []bot.MailEvent {
 	return append([]bot.MailEvent(nil), r.events...)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer
 
 // rig is a watcher under test: its database, clock, handler and log.
 type rig struct {

@@ -1,7 +1,6 @@
 package probe_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/oclcbot/oclcbot/config"
 	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/internal/testutil"
 	"github.com/oclcbot/oclcbot/marc"
 	"github.com/oclcbot/oclcbot/receiver"
 	"github.com/oclcbot/oclcbot/templates"
@@ -319,20 +319,5 @@ func TestCanaryNeverLeaksThePassword(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer

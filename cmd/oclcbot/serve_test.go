@@ -19,28 +19,14 @@ import (
 	"github.com/oclcbot/oclcbot/config"
 	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/internal/testutil"
 	"github.com/oclcbot/oclcbot/marc"
 	"github.com/oclcbot/oclcbot/receiver"
 	"github.com/oclcbot/oclcbot/receiver/relay"
 )
 
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer
 
 var readyRE = regexp.MustCompile(`msg="oclcbot ready" listener=(\S+)`)
 

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,29 +14,15 @@ import (
 
 	"github.com/oclcbot/oclcbot/db"
 	"github.com/oclcbot/oclcbot/gateway"
+	"github.com/oclcbot/oclcbot/internal/testutil"
 	"github.com/oclcbot/oclcbot/marc"
 	"github.com/oclcbot/oclcbot/receiver"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testutil.Buffer
 
 func openDB(t testing.TB, path string) *db.DB {
 	t.Helper()
