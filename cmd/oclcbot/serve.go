@@ -8,7 +8,9 @@ import (
 	"maps"
 	"net"
 	stdmail "net/mail"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,22 +93,41 @@ type daemon struct {
 	probes   *probe.Scheduler // nil when every probe is off
 	mailbox  *mailbox.Watcher // nil without [mailbox]
 	ln       net.Listener
+	lock     *os.File // held while the daemon runs: one daemon per database
 }
 
 // newDaemon builds every component and binds the listener; nothing runs
 // yet. A broken template override, an unusable setting or a port in use
 // stops it here with a message saying which.
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
-	a, err := openApp(ctx, cfg, log, false)
-	if err != nil {
-		return nil, err
-	}
-	d := &daemon{app: a}
+	// The port and the database lock first: a second daemon, or a port
+	// taken by another program, is refused before anything is created.
+	d := &daemon{}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
+	if d.lock, err = lockDatabase(cfg.Storage.Path); err != nil {
+		return nil, err
+	}
+	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listener.addr %s is already in use: another program (perhaps another oclcbot serve) listens there; stop it or choose another port: %w", cfg.Listener.Addr, err)
+		}
+		return nil, fmt.Errorf("listener.addr: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
+		// Port 0 (tests, scripts): the probes dial the port chosen, and
+		// the OIS report's facts (built with the bot's configuration
+		// below) name it.
+		cfg.Listener.PublicAddr = d.ln.Addr().String()
+	}
+
+	if d.app, err = openApp(ctx, cfg, log, false); err != nil {
+		return nil, err
+	}
+	a := d.app
 	if err := a.tmpl.Check(allTemplateSamples()); err != nil {
 		return nil, err
 	}
@@ -138,19 +159,6 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		IdleTimeout:     cfg.Listener.IdleTimeout.D(),
 		ErrorReply:      d.receiver.ErrorReply,
 		Logger:          log,
-	}
-
-	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("listener.addr %s is already in use: another program (perhaps another oclcbot serve) listens there; stop it or choose another port: %w", cfg.Listener.Addr, err)
-		}
-		return nil, fmt.Errorf("listener.addr: %w", err)
-	}
-	if _, port, _ := net.SplitHostPort(cfg.Listener.PublicAddr); port == "0" {
-		// Port 0 (tests, scripts): the probes dial the port chosen, and
-		// the OIS report's facts (built with the bot's configuration
-		// below) name it.
-		cfg.Listener.PublicAddr = d.ln.Addr().String()
 	}
 
 	chans, err := channelConfigs(cfg, log, true)
@@ -391,7 +399,39 @@ func (d *daemon) close() {
 	if d.ln != nil {
 		d.ln.Close()
 	}
-	if err := d.app.Close(); err != nil {
-		d.log.Error("close", "err", err)
+	if d.app != nil {
+		if err := d.app.Close(); err != nil {
+			d.log.Error("close", "err", err)
+		}
 	}
+	if d.lock != nil {
+		d.lock.Close() // releases the lock
+	}
+}
+
+// lockDatabase takes an exclusive lock on DB.lock beside the database, so
+// that a second `oclcbot serve` on the same database (which would deliver
+// every notification twice) refuses to start. The lock goes with the
+// process, even on SIGKILL; the file records who holds it.
+func lockDatabase(path string) (*os.File, error) {
+	name := path + ".lock"
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, storageError(path, fmt.Errorf("storage.path: cannot create the lock file: %w", err))
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(name)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := strings.TrimSpace(string(holder))
+			if who == "" {
+				who = "unknown"
+			}
+			return nil, fmt.Errorf("another oclcbot serve (pid %s) is already running on the database %s (storage.path); stop it first", who, path)
+		}
+		return nil, fmt.Errorf("storage.path: cannot lock %s: %w", name, err)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
 }

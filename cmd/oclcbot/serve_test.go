@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -223,6 +224,23 @@ func TestServePortInUseSaysSo(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 	if code != exitFailure || !strings.Contains(errb.String(), "already in use") || !strings.Contains(errb.String(), ln.Addr().String()) {
 		t.Fatalf("exit %d, stderr %q: want a failure saying %s is already in use", code, errb.String(), ln.Addr())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); err == nil {
+		t.Errorf("the refused start created the database")
+	}
+}
+
+// TestServeRefusesASecondDaemonOnTheSameDatabase: two daemons on one
+// database would both deliver every notification.
+func TestServeRefusesASecondDaemonOnTheSameDatabase(t *testing.T) {
+	_, dir, _, _ := startServe(t, "[probes]\ndisabled = true\n")
+	cfg := filepath.Join(dir, "second.toml")
+	os.WriteFile(cfg, []byte("[listener]\naddr = \"127.0.0.1:0\"\n[storage]\npath = \""+filepath.Join(dir, "oclcbot.db")+"\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "-config", cfg}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	want := fmt.Sprintf("another oclcbot serve (pid %d) is already running", os.Getpid())
+	if code != exitFailure || !strings.Contains(errb.String(), want) {
+		t.Fatalf("exit %d, stderr %q: want a refusal saying %q", code, errb.String(), want)
 	}
 }
 
