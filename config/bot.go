@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oclcbot/oclcbot/incidents"
+	"github.com/oclcbot/oclcbot/internal/netutil"
 )
 
 // Bot configures failure detection, incidents and notifications.
@@ -225,7 +226,7 @@ func (c *Config) checkBot(bad func(key, format string, args ...any), errs *[]err
 		switch e.Security {
 		case "starttls", "tls":
 		case "none":
-			if !loopback(e.Addr) {
+			if !netutil.IsLoopback(e.Addr) {
 				bad("email.security", `"none" sends the password and the records in clear: only for a server on loopback`)
 			}
 		default:
@@ -261,7 +262,7 @@ func (c *Config) checkBot(bad func(key, format string, args ...any), errs *[]err
 		u, err := url.Parse(r.WebhookURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad("report.webhook_url", "want an http(s) URL")
-		} else if u.Scheme == "http" && !loopback(u.Host) {
+		} else if u.Scheme == "http" && !netutil.IsLoopback(u.Host) {
 			bad("report.webhook_url", "plain http only to loopback: the report carries records and the signature")
 		}
 		if r.WebhookSecret.IsZero() {
@@ -277,7 +278,7 @@ func (c *Config) checkBot(bad func(key, format string, args ...any), errs *[]err
 		switch m.Security {
 		case "tls", "starttls":
 		case "none":
-			if !loopback(m.Addr) {
+			if !netutil.IsLoopback(m.Addr) {
 				bad("mailbox.security", `"none" sends the password in clear: only for a server on loopback`)
 			}
 		default:
@@ -299,19 +300,6 @@ func hostPortOK(key, v string, bad func(key, format string, args ...any)) {
 	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 		bad(key, "%q is not host:port", v)
 	}
-}
-
-// loopback reports whether hostport names a loopback host.
-func loopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Location returns the bot's time zone (checked by Parse).

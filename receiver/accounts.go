@@ -8,11 +8,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/oclcbot/oclcbot/internal/netutil"
 )
 
 // Account is one login allowed to export.
@@ -43,17 +44,7 @@ var ErrInsecureListener = errors.New("a listener reachable from the network need
 // IsLoopback reports whether addr ("host:port") listens only on the
 // loopback interface: a loopback IP address, or the name "localhost".
 // An empty host (all interfaces) is not loopback.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(addr string) bool { return netutil.IsLoopback(addr) }
 
 // CheckListenerSecurity refuses to expose the receiver without
 // passwords: it returns an error matching ErrInsecureListener when addr is

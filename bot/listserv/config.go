@@ -35,15 +35,15 @@ package listserv
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/mail"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/oclcbot/oclcbot/internal/netutil"
 )
 
 // Security modes of Config.Security.
@@ -161,7 +161,7 @@ func compile(cfg Config) (*settings, error) {
 		return nil, bad("addr %q: want host:port (smtp.example.edu:587)", cfg.Addr)
 	}
 	s.host = host
-	s.loopback = isLoopback(host)
+	s.loopback = netutil.IsLoopback(host)
 	switch s.Security {
 	case "":
 		s.Security = SecurityStartTLS
@@ -265,20 +265,9 @@ func tlsConfig(cfg Config, host string) (*tls.Config, error) {
 		t.ServerName = host
 	}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := netutil.AppendCAFile(t.RootCAs, cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca file: %w", err)
-		}
-		pool := t.RootCAs
-		if pool == nil {
-			if pool, err = x509.SystemCertPool(); err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-		} else {
-			pool = pool.Clone()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca file %s: no PEM certificate in it", cfg.CAFile)
 		}
 		t.RootCAs = pool
 	}
@@ -323,12 +312,4 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/oclcbot/oclcbot/bot/probe"
+	"github.com/oclcbot/oclcbot/internal/netutil"
 )
 
 // Security is how the watcher protects its IMAP connection.
@@ -135,7 +135,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Security = SecurityTLS
 	case SecurityTLS, SecurityStartTLS:
 	case SecurityNone:
-		if !isLoopback(host) {
+		if !netutil.IsLoopback(host) {
 			return bad("security %q sends the password in clear text: allowed only to a loopback address, not %s", c.Security, host)
 		}
 	default:
@@ -219,23 +219,11 @@ func (c Config) tlsConfig(host string) (*tls.Config, error) {
 		tc.MinVersion = tls.VersionTLS12
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := netutil.AppendCAFile(x509.NewCertPool(), c.CAFile) // instead of the system roots
 		if err != nil {
 			return nil, fmt.Errorf("%w: CA file: %w", ErrConfig, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrConfig, c.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	return tc, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

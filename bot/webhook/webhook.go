@@ -49,15 +49,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oclcbot/oclcbot/incidents"
+	"github.com/oclcbot/oclcbot/internal/netutil"
 )
 
 // Request headers.
@@ -148,7 +147,7 @@ func New(cfg Config) (*Channel, error) {
 		return nil, bad("url: want an http(s) URL")
 	}
 	shown := u.Scheme + "://" + u.Host
-	if u.Scheme == "http" && !cfg.AllowInsecure && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !cfg.AllowInsecure && !netutil.IsLoopback(u.Hostname()) {
 		return nil, bad("url %s: plain http only to loopback (the report carries records and its signature), or set AllowInsecure", shown)
 	}
 	if len(cfg.Secret) < MinSecretLen {
@@ -386,20 +385,9 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.CAFile == "" {
 		return t, nil
 	}
-	pem, err := os.ReadFile(cfg.CAFile)
+	pool, err := netutil.AppendCAFile(t.RootCAs, cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("ca file: %w", err)
-	}
-	pool := t.RootCAs
-	if pool == nil {
-		if pool, err = x509.SystemCertPool(); err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-	} else {
-		pool = pool.Clone()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca file %s: no PEM certificate in it", cfg.CAFile)
 	}
 	t.RootCAs = pool
 	return t, nil
@@ -416,12 +404,4 @@ func validHeader(k, v string) bool {
 		}
 	}
 	return !strings.ContainsAny(v, "\r\n\x00")
-}
-
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
