@@ -275,13 +275,8 @@ func (c *Config) check() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	hostPort := func(key, v string) {
-		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
-			bad(key, "%q is not host:port", v)
-		}
-	}
-	hostPort("listener.addr", c.Listener.Addr)
-	hostPort("listener.public_addr", c.Listener.PublicAddr)
+	hostPortOK("listener.addr", c.Listener.Addr, bad)
+	hostPortOK("listener.public_addr", c.Listener.PublicAddr, bad)
 	for key, v := range map[string]int{"listener.max_request_bytes": c.Listener.MaxRequestBytes, "listener.max_records": c.Listener.MaxRecords, "listener.max_conns": c.Listener.MaxConns} {
 		if v < 0 {
 			bad(key, "must not be negative")
@@ -326,7 +321,7 @@ func (c *Config) check() error {
 		if r.Upstream == "" {
 			bad("relay.upstream", "missing: the host:port of the ILS's Connexion listener")
 		} else {
-			hostPort("relay.upstream", r.Upstream)
+			hostPortOK("relay.upstream", r.Upstream, bad)
 		}
 		if r.LocalUser, err = secretFrom("relay.local_user", r.LocalUser, r.LocalUserFile); err != nil {
 			errs = append(errs, err)

@@ -236,35 +236,34 @@ func (d *daemon) buildProbes() error {
 	if cfg.Probes.Disabled {
 		return nil
 	}
-	interval := func(v config.Duration) time.Duration { return v.D() }
 	var ps []probe.Probe
 	lt := probe.NewListenerTCP(cfg.Listener.PublicAddr, nil)
-	if v := interval(cfg.Probes.ListenerInterval); v > 0 {
+	if v := cfg.Probes.ListenerInterval.D(); v > 0 {
 		lt.Interval = v
 	}
 	ps = append(ps, lt)
 	if d.relay != nil {
 		target := probe.UpstreamTarget(d.relay.Upstream())
 		for _, p := range []probe.Probe{probe.NewUpstreamTCP(target, d.relay), probe.NewUpstreamRoundTrip(target, d.relay)} {
-			if v := interval(cfg.Probes.UpstreamInterval); v > 0 {
+			if v := cfg.Probes.UpstreamInterval.D(); v > 0 {
 				p.Interval = v
 			}
 			ps = append(ps, p)
 		}
 	}
-	canaryOff := len(cfg.Accounts) > 0 && cfg.Canary.Password.IsZero()
-	if !cfg.Probes.NoCanary && canaryOff {
+	switch {
+	case cfg.Probes.NoCanary:
+	case len(cfg.Accounts) > 0 && cfg.Canary.Password.IsZero():
 		// Not silent: an operator who set up accounts expects the canary.
 		d.log.Warn("canary probe off: the listener requires passwords and canary.password (or canary.password_file) is not set; " +
 			"set one to have oclcbot send a test export every probes.canary_interval, or set probes.no_canary = true to silence this")
-	}
-	if !cfg.Probes.NoCanary && !canaryOff {
+	default:
 		c, err := probe.NewCanary(probe.CanaryConfig{
 			Exporter: &gateway.Client{Addr: cfg.Listener.PublicAddr, Timeout: 30 * time.Second},
 			User:     cfg.Canary.User,
 			Password: cfg.Canary.Password,
 			Target:   d.sink.Name(),
-			Interval: interval(cfg.Probes.CanaryInterval),
+			Interval: cfg.Probes.CanaryInterval.D(),
 		})
 		if err != nil {
 			return err
@@ -279,7 +278,7 @@ func (d *daemon) buildProbes() error {
 		ic, err := probe.NewIndexCheck(probe.IndexConfig{
 			Attempts: d.exports.Subscribe(last, exportlog.WithBlobs(exportlog.BlobsNone)), // titles and numbers only
 			Finder:   d.catalog,
-			Within:   interval(cfg.Probes.IndexWithin),
+			Within:   cfg.Probes.IndexWithin.D(),
 			Logger:   d.log,
 		})
 		if err != nil {
