@@ -5,9 +5,14 @@
 // All writes go through one connection. Write queues a function; a single
 // writer goroutine runs as many queued functions as are waiting inside one
 // transaction (each in its own SAVEPOINT, so one failing function does not
-// undo the others), commits once, and only then returns to each caller. With
-// synchronous=FULL that makes every acknowledged write durable across power
-// loss while paying one fsync per batch instead of one per write. Work
+// undo the others), commits once, and only then returns to each caller.
+// With synchronous=FULL, Write returns only once the commit is on disk,
+// so that every acknowledged write survives power loss, and the writer
+// does not wait for the disk itself: a syncer goroutine flushes the WAL
+// (one fdatasync for every batch committed since its last one) while the
+// writer runs the next batch, and only then answers the batch's callers
+// (sync.go). WriteCommitted answers at the commit, for writes that need
+// only survive a crash of the process. Work
 // that is cheaper once per batch (FTS5 indexing, which flushes at every
 // savepoint) can be queued by a write with BeforeCommit, and statements a
 // write runs every time are prepared once on the writer's connection
@@ -42,9 +47,16 @@ import (
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("db: database closed")
 
+// ErrNotDurable wraps the error of a failed flush of the write-ahead log
+// to disk. Once a flush has failed, the kernel may have dropped the
+// unwritten pages, so no later write can be promised durable: every
+// write from then on fails with ErrNotDurable until the database is
+// reopened (the daemon restarted).
+var ErrNotDurable = errors.New("db: commit not flushed to disk")
+
 // Synchronous levels accepted by Options.Synchronous.
 const (
-	SyncFull   = "FULL"   // every commit survives power loss (default)
+	SyncFull   = "FULL"   // Write returns once its commit survives power loss (default)
 	SyncNormal = "NORMAL" // commits survive a process crash, not power loss
 )
 
@@ -98,6 +110,10 @@ type DB struct {
 	ckDone    chan struct{} // closed when the checkpointer has stopped
 	restart   atomic.Bool   // the WAL is long: the writer should checkpoint once
 
+	// With SyncFull: the batches waiting for the WAL to reach the disk
+	// (sync.go), nil with SyncNormal.
+	syncs *syncer
+
 	stmts writerStmts // statements prepared on the writer's connection
 
 	// Used by the writer goroutine only (and by BeforeCommit, which
@@ -111,9 +127,10 @@ type DB struct {
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(*sql.Tx) error
-	done chan error
+	ctx       context.Context
+	fn        func(*sql.Tx) error
+	done      chan error
+	committed bool // answer at the commit, without waiting for the disk
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -133,7 +150,11 @@ func Open(path string, opt Options) (*DB, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	w, err := sql.Open("sqlite", dsn(path, opt.Synchronous, false))
+	// With SyncFull the writer's own commits do not sync: the syncer
+	// flushes the WAL after them, off the writer's path (sync.go).
+	// SQLite still syncs the WAL before every checkpoint and the WAL's
+	// header when it starts again from its beginning.
+	w, err := sql.Open("sqlite", dsn(path, SyncNormal, false))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -180,6 +201,10 @@ func Open(path string, opt Options) (*DB, error) {
 		committed: make(chan struct{}, 1),
 		ckDone:    make(chan struct{}),
 		stmts:     writerStmts{m: map[string]*sql.Stmt{}, pending: map[string]struct{}{}},
+	}
+	if opt.Synchronous == SyncFull {
+		d.syncs = newSyncer(path, d.log)
+		go d.syncs.run()
 	}
 	go d.writer()
 	go d.checkpointer()
@@ -254,14 +279,33 @@ func (d *DB) Path() string { return d.path }
 func (d *DB) Reader() *sql.DB { return d.r }
 
 // Write runs fn inside a write transaction and returns once that
-// transaction has committed (nil) or fn's error, the commit's error, or
+// transaction has committed and, with SyncFull, reached the disk (nil),
+// or fn's error, the commit's error, the flush's (ErrNotDurable), or
 // ctx's error if ctx ended before fn started. fn may share its transaction
 // with other queued writes but runs in its own savepoint: when fn returns
 // an error, only fn's changes are rolled back. fn must not keep tx, and must
 // not call Write (that would deadlock). Once fn has started, Write waits
 // for the commit even if ctx ends, so the caller always learns the result.
+//
+// Readers may see a write's changes a moment before its Write returns
+// (between the commit and the flush): what a reader sees has committed,
+// but only what a Write returned for is promised to survive power loss.
 func (d *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return d.write(ctx, fn, false)
+}
+
+// WriteCommitted is Write, except that it returns once the transaction
+// has committed, without waiting for it to reach the disk: the write
+// survives a crash of the process (it is in the operating system's
+// hands) but not a power loss or a crash of the machine just after. It
+// is for records whose loss in that case costs only bookkeeping, never
+// for what someone is told is safe. With SyncNormal it is Write.
+func (d *DB) WriteCommitted(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return d.write(ctx, fn, true)
+}
+
+func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error, committed bool) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), committed: committed}
 	select {
 	case d.reqs <- req:
 	case <-ctx.Done():
@@ -287,9 +331,15 @@ func (d *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func (d *DB) writer() {
 	defer close(d.done)
+	if d.syncs != nil {
+		// The last batches' callers are answered once their flush is
+		// done.
+		defer d.syncs.stop()
+	}
 	batch := make([]*writeReq, 0, d.max)
 	for {
 		batch = batch[:0]
+		d.syncs.waitTaken()
 		select {
 		case req := <-d.reqs:
 			batch = append(batch, req)
@@ -341,6 +391,13 @@ func (d *DB) run(batch []*writeReq) {
 	d.restartWAL()
 	defer d.prepareNoted()
 	errs := make([]error, len(batch))
+	if err := d.syncs.failed(); err != nil {
+		// A flush failed: nothing written now can be promised durable.
+		for _, req := range batch {
+			req.done <- err
+		}
+		return
+	}
 	tx, err := d.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		d.log.Error("begin write transaction", "err", err)
@@ -388,8 +445,16 @@ func (d *DB) run(batch []*writeReq) {
 	}
 	d.curTx, d.sp = nil, [len(spSQL)]*sql.Stmt{}
 	clear(d.batchLater)
+	var flush []*writeReq
 	for i, req := range batch {
+		if errs[i] == nil && !req.committed && d.syncs != nil {
+			flush = append(flush, req) // answered after the flush
+			continue
+		}
 		req.done <- errs[i]
+	}
+	if len(flush) > 0 {
+		d.syncs.add(flush)
 	}
 }
 
