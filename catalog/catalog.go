@@ -24,14 +24,17 @@
 // view; the 049 $a holding codes for "is this record ours" checks; the
 // content hash and received time for recognising a repeated export; and
 // author, title and subject words in an SQLite FTS5 index that ignores
-// case and diacritics ("Muller" finds "Müller").
+// case and diacritics ("Muller" finds "Müller"). The words are written
+// a moment after the record (within IndexDelay, hundreds of records at a
+// time, from a durable queue), and a search first writes whatever is
+// waiting, so it finds every record stored before it.
 //
 // # Transactions
 //
 // All writes go through the database's single writer (db.Write): a
-// record's row, its version, its OCLC numbers and its words are written
-// in one transaction, so after a crash a record is either fully there or
-// not at all. Write methods live on Txn, which wraps the *sql.Tx of a
+// record's row, its version, its OCLC numbers and its place in the
+// full-text index's queue are written in one transaction, so after a
+// crash a record is either fully there or not at all. Write methods live on Txn, which wraps the *sql.Tx of a
 // db.Write; the read methods exist both on Txn (reading inside the write,
 // which is what makes match-then-store race free) and on Catalog (the
 // read-only pool, committed data only).
@@ -88,6 +91,7 @@ type Catalog struct {
 	opt   Options
 	log   *slog.Logger
 	stmts stmtCache
+	idx   indexer
 }
 
 // Open migrates the catalog's tables in d (component "catalog") and
@@ -121,6 +125,10 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Catalog, error) {
 	}
 	c := &Catalog{d: d, opt: opt, log: opt.Logger.With(slog.String("component", Component)), stmts: stmtCache{d: d}}
 	c.view = view{c: c, q: d.Reader()}
+	// Words queued by a process that stopped before indexing them.
+	if err := c.IndexPending(ctx); err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
 	return c, nil
 }
 

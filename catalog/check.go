@@ -27,7 +27,10 @@ var checks = []struct{ what, query string }{
 	{"versions of a record that does not exist", `SELECT DISTINCT v.sysno FROM catalog_versions v
 		WHERE NOT EXISTS (SELECT 1 FROM catalog_records r WHERE r.sysno = v.sysno)`},
 	{"not in the full-text index", `SELECT r.sysno FROM catalog_records r
-		WHERE NOT EXISTS (SELECT 1 FROM catalog_fts f WHERE f.rowid = r.sysno)`},
+		WHERE NOT EXISTS (SELECT 1 FROM catalog_fts f WHERE f.rowid = r.sysno)
+		AND NOT EXISTS (SELECT 1 FROM catalog_fts_pending p WHERE p.sysno = r.sysno)`},
+	{"queued for the full-text index but not in the catalog", `SELECT p.sysno FROM catalog_fts_pending p
+		WHERE NOT EXISTS (SELECT 1 FROM catalog_records r WHERE r.sysno = p.sysno)`},
 	{"in the full-text index but not in the catalog", `SELECT f.rowid FROM catalog_fts f
 		WHERE NOT EXISTS (SELECT 1 FROM catalog_records r WHERE r.sysno = f.rowid)`},
 	{"primary OCLC number not indexed", `SELECT r.sysno FROM catalog_records r WHERE r.oclc <> ''
@@ -39,13 +42,17 @@ var checks = []struct{ what, query string }{
 }
 
 // Check verifies that every record is whole: its current version and
-// every earlier one stored, its words in the full-text index, its primary
+// every earlier one stored, its words in the full-text index (or queued
+// for it), its primary
 // OCLC number indexed, nothing indexed for a record that does not exist,
 // and no number above the last one given out. It returns the problems found (none in
 // a healthy catalog); Txn.CheckIndex checks the full-text index itself.
 // It reads the whole catalog: an operator's tool, not a per-request one.
 func (v *view) Check(ctx context.Context) ([]Problem, error) {
 	ctx = v.ctx(ctx)
+	if err := v.indexWaiting(ctx); err != nil {
+		return nil, fmt.Errorf("check catalog: %w", err)
+	}
 	var out []Problem
 	for _, c := range checks {
 		rows, err := v.q.QueryContext(ctx, c.query)

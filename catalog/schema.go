@@ -71,4 +71,11 @@ CREATE TABLE catalog_canary (
 	last_ns INTEGER NOT NULL,
 	count   INTEGER NOT NULL
 );
+`}, {Version: 2, SQL: `
+-- Records whose words are due in catalog_fts (index.go): written with
+-- the record, deleted when the words are indexed.
+CREATE TABLE catalog_fts_pending (
+	sysno   INTEGER PRIMARY KEY,       -- catalog_records.sysno
+	version INTEGER NOT NULL           -- the version whose words are due
+);
 `}}

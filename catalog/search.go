@@ -89,6 +89,9 @@ func (v *view) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
 		}
 	}
 	if pq.match != "" && len(hits) < limit {
+		if err := v.indexWaiting(ctx); err != nil {
+			return nil, fmt.Errorf("search %q: %w", q, err)
+		}
 		// FTS5 ranks by its configured rank (bm25 with column weights, see
 		// the schema) and only the best rows are joined.
 		ss, err := collectSummaries(v.q.QueryContext(ctx, `SELECT `+summaryCols+`
@@ -138,7 +141,7 @@ func (v *view) Findable(ctx context.Context, systemNumber, title string) (bool, 
 	var one int
 	if match == "" {
 		err = v.q.QueryRowContext(ctx, `SELECT 1 FROM catalog_records WHERE sysno = ?`, n).Scan(&one)
-	} else {
+	} else if err = v.indexWaiting(ctx); err == nil {
 		err = v.q.QueryRowContext(ctx, `SELECT 1 FROM catalog_fts WHERE catalog_fts MATCH ? AND rowid = ?`, match, n).Scan(&one)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -148,4 +151,15 @@ func (v *view) Findable(ctx context.Context, systemNumber, title string) (bool, 
 		return false, fmt.Errorf("search for record %s by title: %w", n, err)
 	}
 	return true, nil
+}
+
+// indexWaiting writes the words still waiting for the full-text index
+// (IndexDelay) before a search by words, so that it finds every record
+// stored before it. Inside a write there is nothing to do: the words of
+// records it stored are not written until it ends.
+func (v *view) indexWaiting(ctx context.Context) error {
+	if v.inWrite || !v.c.hasPending() {
+		return nil
+	}
+	return v.c.IndexPending(ctx)
 }

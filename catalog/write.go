@@ -22,13 +22,11 @@ import (
 // are given: interrupting a statement of the shared write transaction
 // would roll back the writes of every caller in it.
 //
-// A record's full-text index entry is written at the end of the
-// database's batch (db.BeforeCommit), so that SQLite's FTS5 flushes its
-// index once per group commit rather than at every write's savepoint:
-// searches inside the write that stored a record do not find it yet, and
-// a failure to index it fails the whole batch (nothing is committed).
-// Inside DryRun the entry is written at once, so that the dry run's
-// rollback takes it back.
+// A record's words reach the full-text index in a later write, within
+// IndexDelay, many records at a time (index.go): its transaction queues
+// them, durably. Searches inside the write that stored a record do not
+// find it by its words yet; Catalog.Search does. Inside DryRun the words
+// are written at once, so that the dry run's rollback takes them back.
 type Txn struct {
 	view
 	tx  *sql.Tx
@@ -64,7 +62,7 @@ func (t *Txn) Insert(ctx context.Context, p *Prepared) (SystemNumber, error) {
 	if err := t.addVersion(ctx, n, 1, ReasonAdded, p.src, p.oclc, p.hash, p.raw, p.original); err != nil {
 		return 0, err
 	}
-	if err := t.index(ctx, n, p, false); err != nil {
+	if err := t.index(ctx, n, 1, p, false); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -91,7 +89,7 @@ func (t *Txn) Overlay(ctx context.Context, n SystemNumber, p *Prepared) (int, er
 		ver, p.oclc, p.hash, p.title, p.author, p.holdings, p.deleted, ns, ns, n); err != nil {
 		return 0, fmt.Errorf("overlay record %s: %w", n, err)
 	}
-	if err := t.index(ctx, n, p, true); err != nil {
+	if err := t.index(ctx, n, ver, p, true); err != nil {
 		return 0, err
 	}
 	return ver, nil
@@ -201,9 +199,12 @@ func (t *Txn) addVersion(ctx context.Context, n SystemNumber, ver int, reason Re
 	return nil
 }
 
-// index writes record n's OCLC numbers and words, replacing the old ones
-// when replace is set.
-func (t *Txn) index(ctx context.Context, n SystemNumber, p *Prepared, replace bool) error {
+// index writes record n's OCLC numbers, replacing the old ones when
+// replace is set, and queues version's words for the full-text index
+// (index.go). Inside DryRun the words are written at once, so that the
+// canary exercises the index too and the dry run's rollback takes them
+// back.
+func (t *Txn) index(ctx context.Context, n SystemNumber, version int, p *Prepared, replace bool) error {
 	if replace {
 		if _, err := t.exec(ctx, `DELETE FROM catalog_oclc WHERE sysno = ?`, n); err != nil {
 			return fmt.Errorf("index record %s: %w", n, err)
@@ -224,31 +225,17 @@ func (t *Txn) index(ctx context.Context, n SystemNumber, p *Prepared, replace bo
 			return fmt.Errorf("index OCLC numbers of record %s: %w", n, err)
 		}
 	}
-	author, title, subjects := p.fts.author, p.fts.title, p.fts.subjects
-	words := func(tx *Txn) error {
-		ctx := context.Background() // never interrupt the shared transaction
-		if replace {
-			if _, err := tx.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
-				return fmt.Errorf("index words of record %s: %w", n, err)
-			}
+	if t.dry > 0 {
+		if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
+			return fmt.Errorf("index words of record %s: %w", n, err)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
-			n, author, title, subjects); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
+			n, p.fts.author, p.fts.title, p.fts.subjects); err != nil {
 			return fmt.Errorf("index words of record %s: %w", n, err)
 		}
 		return nil
 	}
-	if t.dry > 0 {
-		return words(t)
-	}
-	c := t.c
-	err := c.d.BeforeCommit(t.tx, func(tx *sql.Tx) error { return words(&Txn{tx: tx, view: view{c: c}}) })
-	if err != nil {
-		// Not the writer's running write (a Txn made by hand): index
-		// at once.
-		return words(t)
-	}
-	return nil
+	return t.queueWords(ctx, n, version, p.fts)
 }
 
 // Canary returns how many canary exports went through DryRun and when
