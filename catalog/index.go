@@ -158,7 +158,7 @@ func (t *Txn) indexPass(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read the index queue: %w", err)
 		}
-		if err := t.writeWords(ctx, e.sysno, e.words); err != nil {
+		if err := t.writeWords(ctx, e.sysno, e.version, e.words); err != nil {
 			return 0, err
 		}
 	}
@@ -173,20 +173,21 @@ func (t *Txn) indexPass(ctx context.Context) (int, error) {
 // indexOrphans indexes, from the stored records, up to orphanBatch queue
 // rows that no entry in memory accounts for.
 func (t *Txn) indexOrphans(ctx context.Context) (int, error) {
-	rows, err := t.q.QueryContext(ctx, `SELECT p.sysno, v.record FROM catalog_fts_pending p
+	rows, err := t.q.QueryContext(ctx, `SELECT p.sysno, p.version, v.record FROM catalog_fts_pending p
 		JOIN catalog_versions v ON v.sysno = p.sysno AND v.version = p.version
 		ORDER BY p.sysno LIMIT ?`, orphanBatch)
 	if err != nil {
 		return 0, fmt.Errorf("read the index queue: %w", err)
 	}
 	type orphan struct {
-		n   SystemNumber
-		raw []byte
+		n       SystemNumber
+		version int
+		raw     []byte
 	}
 	var list []orphan
 	for rows.Next() {
 		var o orphan
-		if err := rows.Scan(&o.n, &o.raw); err != nil {
+		if err := rows.Scan(&o.n, &o.version, &o.raw); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("read the index queue: %w", err)
 		}
@@ -206,7 +207,7 @@ func (t *Txn) indexOrphans(ctx context.Context) (int, error) {
 		} else {
 			words = indexText(r)
 		}
-		if err := t.writeWords(ctx, o.n, words); err != nil {
+		if err := t.writeWords(ctx, o.n, o.version, words); err != nil {
 			return 0, err
 		}
 	}
@@ -215,11 +216,14 @@ func (t *Txn) indexOrphans(ctx context.Context) (int, error) {
 	return len(list), nil
 }
 
-// writeWords replaces record n's words in the index and takes it off the
-// queue.
-func (t *Txn) writeWords(ctx context.Context, n SystemNumber, w ftsText) error {
-	if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
-		return fmt.Errorf("index words of record %s: %w", n, err)
+// writeWords replaces record n's words in the index with those of
+// version and takes it off the queue. Version 1 is a record just added
+// (system numbers are never reused): it has no words to replace.
+func (t *Txn) writeWords(ctx context.Context, n SystemNumber, version int, w ftsText) error {
+	if version > 1 {
+		if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
+			return fmt.Errorf("index words of record %s: %w", n, err)
+		}
 	}
 	if _, err := t.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
 		n, w.author, w.title, w.subjects); err != nil {

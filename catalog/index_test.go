@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -140,4 +141,48 @@ func TestQueuedWordsSurviveARestart(t *testing.T) {
 		t.Errorf("%d records still queued", k)
 	}
 	mustCheck(t, c2)
+}
+
+// The bytes as received are kept once when they are the record's own:
+// read back whole, through the current version, the history and a
+// deletion mark.
+func TestOriginalSameAsRecordIsStoredOnce(t *testing.T) {
+	c, _ := mustOpen(t, Options{})
+	b := bib{oclc: "ocm16", title: "Unchanged export"}
+	p := prepare(t, c, b.input()) // Original nil: the encoded record
+	var n SystemNumber
+	if err := c.Write(ctx, func(tx *Txn) error {
+		var err error
+		n, err = tx.Insert(ctx, p)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := c.DB().Reader().QueryRow(`SELECT length(original) FROM catalog_versions WHERE sysno = ?`, n).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		t.Errorf("original stored again (%d bytes)", stored)
+	}
+	e, err := c.Get(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Raw) == 0 || !bytes.Equal(e.Original, e.Raw) {
+		t.Fatalf("original read back as %d bytes, record %d bytes", len(e.Original), len(e.Raw))
+	}
+	if err := c.Write(ctx, func(tx *Txn) error {
+		_, err := tx.MarkDeleted(ctx, n, Source{User: "jdoe"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.History(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || !bytes.Equal(h[0].Original, e.Raw) || !bytes.Equal(h[1].Original, e.Raw) || bytes.Equal(h[1].Raw, e.Raw) {
+		t.Fatalf("history originals do not all read as the bytes received")
+	}
 }

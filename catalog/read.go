@@ -161,6 +161,7 @@ func (v *view) Get(ctx context.Context, n SystemNumber) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read record %s: %w", n, err)
 	}
+	e.Original = originalOf(e.Raw, e.Original)
 	if e.OCLCNumbers, err = v.numbersOf(ctx, n); err != nil {
 		return nil, err
 	}
@@ -207,6 +208,7 @@ func (v *view) History(ctx context.Context, n SystemNumber) ([]Version, error) {
 			return nil, fmt.Errorf("read history of %s: %w", n, err)
 		}
 		ver.Source.Time, ver.Source.RequestID = db.NSTime(ns), uint64(reqID)
+		ver.Original = originalOf(ver.Raw, ver.Original)
 		out = append(out, ver)
 	}
 	if err := rows.Err(); err != nil {

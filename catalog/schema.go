@@ -72,6 +72,10 @@ CREATE TABLE catalog_canary (
 	count   INTEGER NOT NULL
 );
 `}, {Version: 2, SQL: `
+-- From this version on, catalog_versions.original is empty when the
+-- bytes as received are the record's own (a UTF-8 export the import
+-- rules did not change): read it as record (originalOf in write.go).
+
 -- Records whose words are due in catalog_fts (index.go): written with
 -- the record, deleted when the words are indexed.
 CREATE TABLE catalog_fts_pending (

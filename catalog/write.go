@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -115,6 +116,7 @@ func (t *Txn) MarkDeleted(ctx context.Context, n SystemNumber, src Source) (int,
 	if err != nil {
 		return 0, fmt.Errorf("read record %s: %w", n, err)
 	}
+	original = originalOf(raw, original)
 	rec, err := marc.Decode(raw)
 	if err != nil {
 		return 0, fmt.Errorf("decode stored record %s: %w", n, err)
@@ -142,6 +144,15 @@ func (t *Txn) MarkDeleted(ctx context.Context, n SystemNumber, src Source) (int,
 		return 0, fmt.Errorf("mark record %s deleted: %w", n, err)
 	}
 	return ver, nil
+}
+
+// originalOf returns the bytes as received of a stored version: original,
+// or raw when it was stored empty (see addVersion).
+func originalOf(raw, original []byte) []byte {
+	if len(original) == 0 {
+		return raw
+	}
+	return original
 }
 
 // DeletedField returns the field that marks a record deleted:
@@ -189,7 +200,14 @@ func (t *Txn) currentVersion(ctx context.Context, n SystemNumber) (int, error) {
 	return cur, nil
 }
 
+// addVersion stores version ver of record n. The bytes as received are
+// stored only when they differ from the record's (a MARC-8 export, or
+// one the import rules changed): otherwise original is stored empty and
+// read back as raw (originalOf).
 func (t *Txn) addVersion(ctx context.Context, n SystemNumber, ver int, reason Reason, src Source, oclc, hash string, raw, original []byte) error {
+	if bytes.Equal(original, raw) {
+		original = []byte{}
+	}
 	if _, err := t.exec(ctx, `INSERT INTO catalog_versions
 		(sysno, version, reason, time_ns, user_name, request_id, remote_addr, oclc, hash, record, original)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
