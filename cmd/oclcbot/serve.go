@@ -111,7 +111,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	if d.lock, err = lockDatabase(cfg.Storage.Path); err != nil {
 		return nil, err
 	}
-	if d.ln, err = net.Listen("tcp", cfg.Listener.Addr); err != nil {
+	// No TCP keep-alive on accepted connections: an export lasts
+	// milliseconds and a stalled one ends at the gateway's read and
+	// idle timeouts, while keep-alive would cost four setsockopt calls
+	// per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	if d.ln, err = lc.Listen(context.Background(), "tcp", cfg.Listener.Addr); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("listener.addr %s is already in use: another program (perhaps another oclcbot serve) listens there; stop it or choose another port: %w", cfg.Listener.Addr, err)
 		}
