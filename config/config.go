@@ -107,8 +107,13 @@ type Duplicates struct {
 // Relay configures relay mode: records go to the ILS listener oclcbot
 // wraps instead of the embedded catalog.
 type Relay struct {
-	Upstream     string `toml:"upstream"` // host:port, required
-	User         string `toml:"user"`     // rewrite credentials to these when set
+	Upstream string `toml:"upstream"` // host:port, required
+	// Listener names the ILS's Connexion receiver (koha, folio,
+	// evergreen, aleph, oclcbot; "" for another): it decides how records
+	// are sent (Evergreen's takes the record alone) and how the upstream
+	// is probed.
+	Listener     string `toml:"listener"`
+	User         string `toml:"user"` // rewrite credentials to these when set
 	Password     Secret `toml:"password"`
 	PasswordFile string `toml:"password_file"`
 	// LocalUser replaces the A field (FOLIO edge-connexion: "tenant user
@@ -322,6 +327,14 @@ func (c *Config) check() error {
 			bad("relay.upstream", "missing: the host:port of the ILS's Connexion listener")
 		} else {
 			hostPortOK("relay.upstream", r.Upstream, bad)
+		}
+		switch r.Listener {
+		case "", "koha", "folio", "evergreen", "aleph", "oclcbot":
+		default:
+			bad("relay.listener", "%q: want koha, folio, evergreen, aleph or oclcbot (or leave it out for another receiver)", r.Listener)
+		}
+		if r.Listener == "evergreen" && r.User != "" {
+			bad("relay.user", "Evergreen's marc_stream_importer takes the record alone, without a login: remove relay.user")
 		}
 		if r.LocalUser, err = secretFrom("relay.local_user", r.LocalUser, r.LocalUserFile); err != nil {
 			errs = append(errs, err)

@@ -87,6 +87,8 @@ func TestErrors(t *testing.T) {
 		{"duplicate account", "[[accounts]]\nuser = \"a\"\npassword_hash = \"pbkdf2-sha256$1$x$y\"\n[[accounts]]\nuser = \"a\"\npassword_hash = \"pbkdf2-sha256$1$x$y\"\n", []string{"appears twice"}},
 		{"mark-deleted in relay mode", "[relay]\nupstream = \"ils:5500\"\n[duplicates]\npolicy = \"mark-deleted\"\n", []string{"duplicates.policy", "relay"}},
 		{"A field without user", "[relay]\nupstream = \"ils:5500\"\nlocal_user = \"t u p\"\n", []string{"relay.user"}},
+		{"unknown listener", "[relay]\nupstream = \"ils:5500\"\nlistener = \"sierra\"\n", []string{"relay.listener", "koha, folio, evergreen"}},
+		{"login for Evergreen", "[relay]\nupstream = \"ils:5544\"\nlistener = \"evergreen\"\nuser = \"oclc\"\n", []string{"relay.user", "Evergreen"}},
 		{"account without hash", "[[accounts]]\nuser = \"a\"\n", []string{"oclcbot passwd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

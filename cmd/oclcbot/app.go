@@ -118,6 +118,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 	if r := cfg.Relay; r != nil {
 		rc := relay.Config{
 			Upstream:        r.Upstream,
+			Listener:        relay.Listener(r.Listener),
 			DB:              d,
 			Log:             a.exports,
 			Policy:          relay.Policy(r.Policy),

@@ -82,7 +82,7 @@ func BenchmarkRelayOverhead(b *testing.B) {
 func BenchmarkDeliver(b *testing.B) {
 	ils := newFakeILS(b, "folio")
 	d, _ := newDB(b)
-	r := openRelay(b, testConfig(d, ils.addr))
+	r := openRelay(b, ils.relayConfig(d))
 	defer r.Close()
 	exps := make([]*receiver.Export, b.N)
 	for i := range exps {

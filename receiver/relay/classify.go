@@ -2,8 +2,10 @@ package relay
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Verdict is what an upstream reply says happened to the record.
@@ -11,8 +13,9 @@ type Verdict int
 
 // Verdicts. Only VerdictFailed makes the relay send the record again: an
 // unrecognised reply may come from an upstream that imported the record
-// and phrases success in a way no rule knows, and resending it would
-// import it again on every attempt.
+// and phrases success in a way no rule knows, an uncertain one from an
+// upstream whose own ILS may have stored it, and resending either would
+// import it again.
 const (
 	// VerdictImported: the upstream says it stored the record.
 	VerdictImported Verdict = iota + 1
@@ -23,6 +26,11 @@ const (
 	// may not be stored; the relay does not resend it unless configured
 	// to (Config.ResendUncertain).
 	VerdictUnrecognised
+	// VerdictUncertain: the reply is an error that does not prove the
+	// record was not stored: the listener's own call to its ILS timed out
+	// or lost its connection, and the ILS may have finished the import
+	// (see Rule.Uncertain). Treated like VerdictUnrecognised.
+	VerdictUncertain
 )
 
 // String returns "imported", "failed" or "unrecognised".
@@ -34,6 +42,8 @@ func (v Verdict) String() string {
 		return "failed"
 	case VerdictUnrecognised:
 		return "unrecognised"
+	case VerdictUncertain:
+		return "uncertain"
 	}
 	return fmt.Sprintf("Verdict(%d)", int(v))
 }
@@ -45,6 +55,17 @@ type Rule struct {
 	Name    string         // short stable name, shown in the queue and the export log ("koha-success")
 	Match   *regexp.Regexp // matched against the whole reply text
 	Success bool           // true: a match means imported; false: a match means failed
+	// Uncertain, on a failure rule, makes a match VerdictUncertain: the
+	// reply says the listener's call to its ILS failed in a way the ILS
+	// may have survived with the record stored (a timeout, a dropped
+	// connection), so sending the record again could import it twice.
+	Uncertain bool
+	// UncertainAfter limits Uncertain to replies that came at least this
+	// long after the relay started sending the request; an earlier match
+	// is VerdictFailed. Koha's daemon answers "Unsuccessful request"
+	// whatever went wrong, and only one that came after its 10-second
+	// HTTP timeout can hide a stored record. Zero: always uncertain.
+	UncertainAfter time.Duration
 }
 
 // NewRule compiles expr into a Rule. It returns an error naming the rule
@@ -86,9 +107,17 @@ type Classification struct {
 const MaxClassifyBytes = 2 << 10
 
 // Classify judges reply, the upstream's text without its NUL, by its
-// first MaxClassifyBytes bytes. It never fails: any byte sequence gets a
-// Classification.
+// first MaxClassifyBytes bytes, not knowing how long the upstream took:
+// a rule with Uncertain set then always gives VerdictUncertain. It never
+// fails: any byte sequence gets a Classification.
 func (p *Patterns) Classify(reply string) Classification {
+	return p.ClassifyAfter(reply, math.MaxInt64)
+}
+
+// ClassifyAfter is Classify for a reply that came elapsed after the
+// relay started sending the request, which decides the rules with an
+// UncertainAfter.
+func (p *Patterns) ClassifyAfter(reply string, elapsed time.Duration) Classification {
 	if len(reply) > MaxClassifyBytes {
 		reply = reply[:MaxClassifyBytes]
 		if strings.TrimSpace(reply) == "" {
@@ -109,6 +138,9 @@ func (p *Patterns) Classify(reply string) Classification {
 			continue
 		}
 		c := Classification{Verdict: VerdictFailed, Rule: r.Name}
+		if !r.Success && r.Uncertain && elapsed >= r.UncertainAfter {
+			c.Verdict = VerdictUncertain
+		}
 		if r.Success {
 			c.Verdict = VerdictImported
 			if m := r.Match.FindStringSubmatchIndex(reply); m != nil {
@@ -133,30 +165,51 @@ func number(re *regexp.Regexp, s string, m []int) string {
 	return ""
 }
 
+// KohaHTTPTimeout is the timeout of the HTTP client in Koha's
+// connexion_import_daemon.pl (LWP::UserAgent timeout 10): its
+// "Unsuccessful request" can hide a stored record only when it came at
+// least this long after the request.
+const KohaHTTPTimeout = 10 * time.Second
+
 // The default rules recognise the replies of the open-source Connexion
 // receivers libraries run, read from their source:
 //
 //   - Koha, misc/bin/connexion_import_daemon.pl (Koha-Community/Koha):
-//     success is sprintf("Success.  Batch number %s - biblio record
-//     number %s", ...) followed by " added to Koha." or " overlaid by
-//     import." and "\n\n" and the record's URL; failures are
-//     error_response("Bad request") (the request did not parse, including
-//     an empty one), "Unsuccessful request" (the HTTP call to Koha
-//     failed: bug 38382's expired session), "Invalid response", and
+//     success is "Success.  Batch number B - biblio record number N"
+//     followed by " added to Koha." or " overlaid by import." and "\n\n"
+//     and the record's URL; failures are "Bad request" (no record in
+//     the request, including an empty one), "Unauthorized request"
+//     (newer versions with connexion_user set: the login did not match),
+//     "Unsuccessful request" (the HTTP call to svc/import_bib failed
+//     even after logging in again: Koha down, an expired session as in
+//     bug 38382, or its 10-second timeout, after which Koha may still
+//     store the record: uncertain when it came that late),
+//     "Invalid response" (Koha's answer was not XML), and
 //     "<error>.  Please contact administrator." (svc/import_bib refused
-//     it). Each ends with a NUL.
-//   - FOLIO edge-connexion, MainVerticle.handleRequest (folio-org/
-//     edge-connexion): "Import ok\n\0" on success, "Error: " +
-//     cause.getMessage() + "\n\0" otherwise, for example
-//     "Error: /authn/login returned status 400", "Error: access denied",
-//     "Error: One record expected in OCLC Connexion request",
-//     "Error: /copycat/imports returned status 400" (MainVerticleTest).
-//   - Evergreen, Open-ILS/src/support-scripts/marc_stream_importer.pl
-//     (evergreen-library-system/Evergreen, 2010 and later):
-//     "Successfully imported N records using merge profile 'P'\n" when N
-//     > 0, "Failed to import N records\n" when N > 0, then "\x00"; an
-//     empty reply when nothing was imported or failed. Earlier versions
-//     answer nothing at all (see Patterns.AcceptEmpty).
+//     the record). Each ends with a NUL.
+//   - FOLIO edge-connexion, MainVerticle (folio-org/edge-connexion):
+//     "Import ok\n\0" on success, "Error: " + the failure's message +
+//     "\n\0" otherwise: "access denied", "Bad format of localUser",
+//     "Error retrieving password", "One record expected in OCLC
+//     Connexion request", "Login failed. POST /authn/login for tenant
+//     't' and username 'u' returned status 400: Bad Request", "Response
+//     status code 400 is not equal to 200: ..." (older: "/authn/login
+//     returned status 400", "/copycat/imports returned status 400"), and
+//     the HTTP client's own: "Connection refused: host/addr:port", and
+//     "Connection was closed" (its 30-second idle timeout, or Okapi
+//     dropping the call), after which mod-copycat may still store the
+//     record: uncertain, as are a gateway's 502 and 504.
+//   - Evergreen, Open-ILS/src/support-scripts/marc_stream_importer.pl.in
+//     (evergreen-library-system/Evergreen, 2014 and later):
+//     "Successfully imported N bib records using merge profile 'P'\n"
+//     when N > 0, "Failed to import N bib records\n" when N > 0, then
+//     "\x00"; an empty reply when nothing was imported or failed (a
+//     login in front of the record does that). The 2010 version says
+//     "N records" without "bib", and with --noqueue counts the bytes
+//     after the record (our NUL) as a second record that failed, so a
+//     success line wins over a failure line: the relay sends one record
+//     per connection. The 2008 version answers nothing (see
+//     Patterns.AcceptEmpty).
 //   - Aleph's oclc_server: no source is public. Library staff pages say
 //     the status window shows that the record was "added", or "merged
 //     with" an existing record, with the bib system number
@@ -170,28 +223,34 @@ func number(re *regexp.Regexp, s string, m []int) string {
 //
 // Our own receiver's error replies (gateway.DefaultErrorReply and the
 // receiver's templates) start with "Error:" and are failures too, so a
-// relay in front of another oclcbot works.
+// relay in front of another oclcbot works; the one that says the record
+// "may or may not have been saved" is uncertain.
 var defaultRules = []struct {
-	name    string
-	success bool
-	expr    string
+	name      string
+	success   bool
+	expr      string
+	uncertain bool
+	after     time.Duration
 }{
-	// Specific failures first: an ILS's own error wording.
-	{"folio-error", false, `\A\s*Error:`},
-	{"koha-bad-request", false, `\A\s*Bad request\b`},
-	{"koha-unsuccessful", false, `\A\s*Unsuccessful request\b`},
-	{"koha-invalid-response", false, `\A\s*Invalid response\b`},
-	{"koha-error", false, `Please contact administrator\.\s*\z`},
-	{"evergreen-failed", false, `(?m)^Failed to import [1-9][0-9]* records?\b`},
+	// Errors that may hide a stored record, before the plain errors.
+	{name: "uncertain-error", expr: `\A\s*Error:[^\n]*(?:Connection was closed|Connection reset|[Tt]imeout period|timed out|(?:status code|returned status) 50[24]\b|may or may not)`, uncertain: true},
+	{name: "koha-unsuccessful", expr: `\A\s*Unsuccessful request\b`, uncertain: true, after: KohaHTTPTimeout},
+	// Specific failures: an ILS's own error wording.
+	{name: "folio-error", expr: `\A\s*Error:`},
+	{name: "koha-bad-request", expr: `\A\s*Bad request\b`},
+	{name: "koha-unauthorized", expr: `\A\s*Unauthorized request\b`},
+	{name: "koha-invalid-response", expr: `\A\s*Invalid response\b`},
+	{name: "koha-error", expr: `Please contact administrator\.\s*\z`},
 	// Specific successes, which may contain any text (a merge profile's
 	// name, a URL), so they come before the generic error words.
-	{"koha-success", true, `\A\s*Success\.(?:[^\n]*?biblio record number (?P<number>[0-9]+))?`},
-	{"folio-success", true, `\A\s*Import ok\b`},
-	{"evergreen-success", true, `(?m)^Successfully imported [1-9][0-9]* records?\b`},
+	{name: "koha-success", success: true, expr: `\A\s*Success\.(?:[^\n]*?biblio record number (?P<number>[0-9]+))?`},
+	{name: "folio-success", success: true, expr: `\A\s*Import ok\b`},
+	{name: "evergreen-success", success: true, expr: `(?m)^Successfully imported [1-9][0-9]* (?:bib |auth )?records?\b`},
+	{name: "evergreen-failed", expr: `(?m)^Failed to import [1-9][0-9]* (?:bib |auth )?records?\b`},
 	// Generic error words, before the loose Aleph successes.
-	{"error", false, `(?i)\b(?:error|errors|fail|failed|failure|rejected|refused|denied|invalid|unable|cannot|can't|could not|not (?:added|imported|loaded|saved|merged|stored))\b`},
-	{"aleph-merged", true, `(?i)\bmerged (?:with|into)\b[ \t:]*(?:[A-Z]{3}[0-9]{2}[.-])?(?P<number>[0-9]+)?`},
-	{"aleph-added", true, `(?i)(?:\b(?P<number>[0-9]{9})\b[^\n]*?)?\badded\b`},
+	{name: "error", expr: `(?i)\b(?:error|errors|fail|failed|failure|rejected|refused|denied|invalid|unable|cannot|can't|could not|not (?:added|imported|loaded|saved|merged|stored))\b`},
+	{name: "aleph-merged", success: true, expr: `(?i)\bmerged (?:with|into)\b[ \t:]*(?:[A-Z]{3}[0-9]{2}[.-])?(?P<number>[0-9]+)?`},
+	{name: "aleph-added", success: true, expr: `(?i)(?:\b(?P<number>[0-9]{9})\b[^\n]*?)?\badded\b`},
 }
 
 // DefaultPatterns returns the default reply rules (see the sources
@@ -200,7 +259,8 @@ var defaultRules = []struct {
 func DefaultPatterns() *Patterns {
 	p := &Patterns{Rules: make([]Rule, 0, len(defaultRules))}
 	for _, d := range defaultRules {
-		p.Rules = append(p.Rules, Rule{Name: d.name, Match: regexp.MustCompile(d.expr), Success: d.success})
+		p.Rules = append(p.Rules, Rule{Name: d.name, Match: regexp.MustCompile(d.expr), Success: d.success,
+			Uncertain: d.uncertain, UncertainAfter: d.after})
 	}
 	return p
 }

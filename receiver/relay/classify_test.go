@@ -3,57 +3,82 @@ package relay
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDefaultPatternsClassifyRealReplies feeds the default rules the
 // replies the open-source receivers send, as their source builds them.
 func TestDefaultPatternsClassifyRealReplies(t *testing.T) {
 	for _, tc := range []struct {
-		source string // where the text comes from
-		reply  string
-		want   Verdict
-		rule   string
-		number string
+		source  string // where the text comes from
+		reply   string
+		want    Verdict
+		rule    string
+		number  string
+		elapsed time.Duration // since the relay started sending
 	}{
 		// Koha-Community/Koha misc/bin/connexion_import_daemon.pl, handle_request.
 		{"koha: new record", "Success.  Batch number 17 - biblio record number 4242 added to Koha.\n\nhttp://librarian.koha/cgi-bin/koha/catalogue/detail.pl?biblionumber=4242",
-			VerdictImported, "koha-success", "4242"},
+			VerdictImported, "koha-success", "4242", 0},
 		{"koha: overlay", "Success.  Batch number 18 - biblio record number 977 overlaid by import.\n\nhttp://librarian.koha/cgi-bin/koha/catalogue/detail.pl?biblionumber=977",
-			VerdictImported, "koha-success", "977"},
-		{"koha: staged, no biblionumber", "Success.  Batch number 19 - biblio record number  added to Koha.\n\n", VerdictImported, "koha-success", ""},
-		{"koha: unparsable request", "Bad request", VerdictFailed, "koha-bad-request", ""},
-		{"koha: HTTP call failed (expired session, bug 38382)", "Unsuccessful request", VerdictFailed, "koha-unsuccessful", ""},
-		{"koha: unreadable svc response", "Invalid response", VerdictFailed, "koha-invalid-response", ""},
-		{"koha: svc/import_bib error", "Invalid MARC record.  Please contact administrator.", VerdictFailed, "koha-error", ""},
+			VerdictImported, "koha-success", "977", 0},
+		{"koha: staged, no biblionumber", "Success.  Batch number 19 - biblio record number  added to Koha.\n\n", VerdictImported, "koha-success", "", 0},
+		{"koha: unparsable request", "Bad request", VerdictFailed, "koha-bad-request", "", 0},
+		{"koha: HTTP call failed at once (Koha down, expired session: bug 38382)", "Unsuccessful request", VerdictFailed, "koha-unsuccessful", "", 50 * time.Millisecond},
+		{"koha: HTTP call failed after its 10 s timeout", "Unsuccessful request", VerdictUncertain, "koha-unsuccessful", "", KohaHTTPTimeout},
+		{"koha: connexion_user mismatch", "Unauthorized request", VerdictFailed, "koha-unauthorized", "", 0},
+		{"koha: unreadable svc response", "Invalid response", VerdictFailed, "koha-invalid-response", "", 0},
+		{"koha: svc/import_bib error", "Invalid MARC record.  Please contact administrator.", VerdictFailed, "koha-error", "", 0},
 		// folio-org/edge-connexion MainVerticle.handleRequest and MainVerticleTest.
-		{"folio: ok", "Import ok\n", VerdictImported, "folio-success", ""},
-		{"folio: login refused", "Error: /authn/login returned status 400\n", VerdictFailed, "folio-error", ""},
-		{"folio: no api key", "Error: access denied\n", VerdictFailed, "folio-error", ""},
-		{"folio: batch", "Error: One record expected in OCLC Connexion request\n", VerdictFailed, "folio-error", ""},
-		{"folio: copycat refused", "Error: /copycat/imports returned status 400\n", VerdictFailed, "folio-error", ""},
-		{"folio: key store", "Error: Error retrieving password\n", VerdictFailed, "folio-error", ""},
-		// evergreen-library-system/Evergreen marc_stream_importer.pl, process_request.
-		{"evergreen: imported", "Successfully imported 1 records using merge profile 'OCLC'\n", VerdictImported, "evergreen-success", ""},
-		{"evergreen: profile name with an error word", "Successfully imported 1 records using merge profile 'Fix invalid 040'\n", VerdictImported, "evergreen-success", ""},
-		{"evergreen: failed", "Failed to import 1 records\n", VerdictFailed, "evergreen-failed", ""},
-		{"evergreen: mixed batch", "Successfully imported 1 records using merge profile ''\nFailed to import 1 records\n", VerdictFailed, "evergreen-failed", ""},
-		{"evergreen: nothing imported, nothing failed", "", VerdictFailed, "empty", ""},
+		{"folio: ok", "Import ok\n", VerdictImported, "folio-success", "", 0},
+		{"folio: login refused", "Error: /authn/login returned status 400\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: no api key", "Error: access denied\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: batch", "Error: One record expected in OCLC Connexion request\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: copycat refused", "Error: /copycat/imports returned status 400\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: key store", "Error: Error retrieving password\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: full login", "Error: Bad format of localUser\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: login refused (refresh-token client)", "Error: Login failed. POST /authn/login for tenant 'diku' and username 'dikuuser' returned status 400: Bad Request\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: copycat refused (ResponsePredicate)", "Error: Response status code 400 is not equal to 200: Bad request (bad MARC)\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: Okapi down", "Error: Connection refused: localhost/127.0.0.1:9130\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: HTTP client idle timeout", "Error: Connection was closed\n", VerdictUncertain, "uncertain-error", "", 0},
+		{"folio: gateway timeout", "Error: Response status code 504 is not equal to 200: Gateway Timeout\n", VerdictUncertain, "uncertain-error", "", 0},
+		{"folio 1.0: gateway timeout", "Error: /copycat/imports returned status 504\n", VerdictUncertain, "uncertain-error", "", 0},
+		// evergreen-library-system/Evergreen marc_stream_importer.pl.in
+		// (2014 on), process_file.
+		{"evergreen: imported", "Successfully imported 1 bib records using merge profile 'OCLC'\n", VerdictImported, "evergreen-success", "", 0},
+		{"evergreen: authority", "Successfully imported 1 auth records using merge profile ''\n", VerdictImported, "evergreen-success", "", 0},
+		{"evergreen: profile name with an error word", "Successfully imported 1 bib records using merge profile 'Fix invalid 040'\n", VerdictImported, "evergreen-success", "", 0},
+		{"evergreen: failed", "Failed to import 1 bib records\n", VerdictFailed, "evergreen-failed", "", 0},
+		// marc_stream_importer.pl (2010).
+		{"evergreen 2010: imported", "Successfully imported 1 records using merge profile 'OCLC'\n", VerdictImported, "evergreen-success", "", 0},
+		{"evergreen 2010: failed", "Failed to import 1 records\n", VerdictFailed, "evergreen-failed", "", 0},
+		{"evergreen 2010 --noqueue: the NUL after the record counted as a broken record",
+			"Successfully imported 1 records using merge profile ''\nFailed to import 1 records\n", VerdictImported, "evergreen-success", "", 0},
+		{"evergreen: nothing imported, nothing failed", "", VerdictFailed, "empty", "", 0},
 		// Aleph oclc_server, as library staff pages and Ex Libris articles quote it.
-		{"aleph: added", "New record 000123456 added", VerdictImported, "aleph-added", "000123456"},
-		{"aleph: merged with", "Record merged with 000271652", VerdictImported, "aleph-merged", "000271652"},
-		{"aleph: log wording", "Input docx merged into ABC01.000271652\nEnd handling input record", VerdictImported, "aleph-merged", "000271652"},
-		{"aleph: error", "Error - more than one match; record not added", VerdictFailed, "error", ""},
-		{"aleph: alone", "End handling input record", VerdictUnrecognised, "unrecognised", ""},
+		{"aleph: added", "New record 000123456 added", VerdictImported, "aleph-added", "000123456", 0},
+		{"aleph: merged with", "Record merged with 000271652", VerdictImported, "aleph-merged", "000271652", 0},
+		{"aleph: log wording", "Input docx merged into ABC01.000271652\nEnd handling input record", VerdictImported, "aleph-merged", "000271652", 0},
+		{"aleph: error", "Error - more than one match; record not added", VerdictFailed, "error", "", 0},
+		{"aleph: alone", "End handling input record", VerdictUnrecognised, "unrecognised", "", 0},
 		// oclcbot's own gateway (another oclcbot upstream).
-		{"oclcbot: busy", "Error: the server is busy. Nothing was imported. Please try again in a minute.\n", VerdictFailed, "folio-error", ""},
+		{"oclcbot: busy", "Error: the server is busy. Nothing was imported. Please try again in a minute.\n", VerdictFailed, "folio-error", "", 0},
+		{"oclcbot: handler failed", "Error: the server failed while importing this export, so it may or may not have been saved. Do not export it again: tell your systems office, who can check.\n",
+			VerdictUncertain, "uncertain-error", "", 0},
 		// Unknown texts are never taken for success.
-		{"unknown", "Thank you", VerdictUnrecognised, "unrecognised", ""},
-		{"blank", " \r\n", VerdictFailed, "empty", ""},
+		{"unknown", "Thank you", VerdictUnrecognised, "unrecognised", "", 0},
+		{"blank", " \r\n", VerdictFailed, "empty", "", 0},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
-			c := DefaultPatterns().Classify(tc.reply)
+			c := DefaultPatterns().ClassifyAfter(tc.reply, tc.elapsed)
 			if c.Verdict != tc.want || c.Rule != tc.rule || c.SystemNumber != tc.number {
-				t.Errorf("Classify(%q) = %v/%s/%q, want %v/%s/%q", tc.reply, c.Verdict, c.Rule, c.SystemNumber, tc.want, tc.rule, tc.number)
+				t.Errorf("ClassifyAfter(%q, %v) = %v/%s/%q, want %v/%s/%q", tc.reply, tc.elapsed, c.Verdict, c.Rule, c.SystemNumber, tc.want, tc.rule, tc.number)
+			}
+			if tc.want == VerdictFailed {
+				// Not knowing the time never makes a failure safer to resend.
+				if c := DefaultPatterns().Classify(tc.reply); c.Verdict != VerdictFailed && c.Verdict != VerdictUncertain {
+					t.Errorf("Classify(%q) = %v", tc.reply, c.Verdict)
+				}
 			}
 		})
 	}
@@ -93,5 +118,29 @@ func TestClassifyReadsOnlyTheStart(t *testing.T) {
 	blank := strings.Repeat(" ", MaxClassifyBytes+1) + "Import ok"
 	if c := p.Classify(blank); c.Verdict != VerdictUnrecognised {
 		t.Errorf("reply blank as far as read: %v, want unrecognised (neither resent nor taken)", c.Verdict)
+	}
+}
+
+func TestUncertainRules(t *testing.T) {
+	p := DefaultPatterns()
+	// Without the time, Koha's "Unsuccessful request" may hide a record
+	// stored after the daemon's timeout.
+	if c := p.Classify("Unsuccessful request"); c.Verdict != VerdictUncertain {
+		t.Errorf("Classify without a time: %v, want uncertain", c.Verdict)
+	}
+	if c := p.ClassifyAfter("Unsuccessful request", KohaHTTPTimeout-time.Millisecond); c.Verdict != VerdictFailed {
+		t.Errorf("before Koha's timeout: %v, want failed", c.Verdict)
+	}
+	r, err := NewRule("slow-ils", false, `^Gave up`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Uncertain, r.UncertainAfter = true, time.Minute
+	p = &Patterns{Rules: []Rule{r}}
+	if c := p.ClassifyAfter("Gave up", time.Minute); c.Verdict != VerdictUncertain || c.Rule != "slow-ils" {
+		t.Errorf("custom uncertain rule: %+v", c)
+	}
+	if VerdictUncertain.String() != "uncertain" {
+		t.Errorf("String() = %q", VerdictUncertain.String())
 	}
 }

@@ -42,6 +42,9 @@ func (r *Relay) Deliver(ctx context.Context, exp *receiver.Export) []receiver.Re
 
 // forwardFor returns the login to send with exp's records.
 func (r *Relay) forwardFor(exp *receiver.Export) forward {
+	if !r.cfg.Listener.sendsLogin() {
+		return forward{}
+	}
 	if c := r.cfg.Credentials; c != nil {
 		return forward{c.User, c.LocalUser, c.Password}
 	}

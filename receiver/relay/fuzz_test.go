@@ -12,7 +12,9 @@ import (
 func FuzzClassify(f *testing.F) {
 	for _, s := range []string{
 		"Success.  Batch number 17 - biblio record number 4242 added to Koha.\n\nhttp://x/?biblionumber=4242",
-		"Bad request", "Unsuccessful request", "x.  Please contact administrator.",
+		"Bad request", "Unsuccessful request", "Unauthorized request", "x.  Please contact administrator.",
+		"Error: Connection was closed\n", "Error: Response status code 504 is not equal to 200: x\n",
+		"Successfully imported 1 bib records using merge profile 'P'\n", "Failed to import 1 bib records\n",
 		"Import ok\n", "Error: /authn/login returned status 400\n",
 		"Successfully imported 1 records using merge profile 'P'\n", "Failed to import 1 records\n",
 		"Input docx merged into ABC01.000271652", "New record 000123456 added", "",
@@ -27,9 +29,15 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("not deterministic: %+v then %+v", c, c2)
 		}
 		switch c.Verdict {
-		case VerdictImported, VerdictFailed, VerdictUnrecognised:
+		case VerdictImported, VerdictFailed, VerdictUnrecognised, VerdictUncertain:
 		default:
 			t.Fatalf("verdict %v", c.Verdict)
+		}
+		// Time only turns a failure into an uncertain one, never
+		// anything into a success or the reverse.
+		if quick := p.ClassifyAfter(reply, 0); quick != c &&
+			(quick.Verdict != VerdictFailed || c.Verdict != VerdictUncertain || quick.Rule != c.Rule) {
+			t.Fatalf("at once %+v, later %+v", quick, c)
 		}
 		if strings.TrimSpace(reply) == "" && c.Verdict != VerdictFailed && len(reply) <= MaxClassifyBytes {
 			t.Fatalf("blank reply %q classified %v", reply, c.Verdict)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,3 +186,14 @@ func closedPort(t testing.TB) string {
 	l.Close()
 	return addr
 }
+
+// testClock is the real time plus an offset that a stand-in advances to
+// stand for the rest of a receiver's long timeout (Koha's 10 seconds,
+// FOLIO's 30), so that tests need not wait for them.
+type testClock struct{ off atomic.Int64 }
+
+// Now is the clock's time: a Config.Now.
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// Advance moves the clock d forward.
+func (c *testClock) Advance(d time.Duration) { c.off.Add(int64(d)) }

@@ -130,10 +130,14 @@ func (r *Relay) deliverHead(ctx context.Context, h *headEntry) {
 		slog.String("reply", firstLine(a.reply)), slog.String("err", a.err), slog.Duration("elapsed", a.elapsed))
 }
 
-// forwardForRow returns the login for a queued record: the configured
-// Credentials, or the cataloger's if this process still has them, or
-// the stored login name without a password.
+// forwardForRow returns the login for a queued record: none when the
+// listener takes none, the configured Credentials, or the cataloger's if
+// this process still has them, or the stored login name without a
+// password.
 func (r *Relay) forwardForRow(h *headEntry) forward {
+	if !r.cfg.Listener.sendsLogin() {
+		return forward{}
+	}
 	if c := r.cfg.Credentials; c != nil {
 		return forward{c.User, c.LocalUser, c.Password}
 	}

@@ -29,27 +29,35 @@
 // A record is resent only when the upstream definitely did not take it:
 // the connection failed before the whole request was written, the reply
 // matched a failure rule or was empty, or the upstream closed the
-// connection without a byte of reply. A reply that does not come within
+// connection without a byte of reply promptly (within 2 seconds, or
+// ReplyTimeout if shorter). A reply that does not come within
 // ReplyTimeout after the whole request was written is ambiguous: a slow
 // upstream may still import it. The cataloger is told the record is
 // queued, the row is "sending", and the relay keeps reading the original
 // connection for up to LateReplyLimit: a late success marks it delivered
 // (never resent), a late failure queues it for redelivery, and silence
-// marks it "uncertain". So does an unrecognised reply, and a row that was
-// being sent when the process stopped. Uncertain rows are never resent
-// automatically (unless ResendUncertain): they wait in the queue list for
-// an operator, who checks the ILS and then retries (oclcbot queue retry
-// ID) or drops the row. Uncertain rows do not hold up the records behind
-// them.
+// marks it "uncertain". So does an unrecognised reply; an error reply
+// that does not prove the record was not stored, because the listener's
+// own call to its ILS timed out or lost its connection (see
+// Rule.Uncertain: FOLIO's "Connection was closed", Koha's "Unsuccessful
+// request" after its 10-second timeout); a connection closed without a
+// reply after the upstream held the record longer than that (FOLIO
+// closes a connection idle for 30 seconds while mod-copycat may still
+// store the record); and a row that was being sent when the process
+// stopped. Uncertain rows are never resent automatically (unless
+// ResendUncertain): they wait in the queue list for an operator, who
+// checks the ILS and then retries (oclcbot queue retry ID) or drops the
+// row. Uncertain rows do not hold up the records behind them.
 //
 // One ambiguity remains that no relay can resolve from the outside: an
-// upstream that commits the record and then crashes, or resets the
-// connection, before its reply. That looks exactly like a refusal, so the
-// record is delivered again. An ILS set to match incoming records
-// (Koha's match rule, Evergreen's merge profile, Aleph's tab_match,
-// FOLIO's copycat profile) then overlays its copy instead of adding a
-// second; either way the export log shows both attempts. A relay closed
-// while a late reply is still awaited also leaves that row uncertain.
+// upstream that commits the record and then dies, or resets the
+// connection, at once, before its reply. That looks exactly like a
+// refusal, so the record is delivered again. An ILS set to match
+// incoming records (Koha's match rule, Evergreen's merge profile,
+// Aleph's tab_match, FOLIO's copycat profile) then overlays its copy
+// instead of adding a second; either way the export log shows both
+// attempts. A relay closed while a late reply is still awaited also
+// leaves that row uncertain.
 //
 // After a failure Run probes the upstream (RoundTrip, which imports
 // nothing) before risking the next record on it. With ProbeEmpty or
@@ -60,8 +68,10 @@
 // Passwords never reach the queue, the logs or the export log: a queued
 // record's cataloger password is kept in memory only, so after a restart
 // records queued without Credentials configured are delivered with the
-// login name alone (fine for Koha and Evergreen, which ignore it;
-// configure Credentials for an upstream that checks it).
+// login name alone (fine for a Koha daemon without connexion_user, which
+// ignores it; configure Credentials for an upstream that checks it).
+// Config.Listener says what each ILS's receiver needs (Evergreen's takes
+// no login at all).
 package relay
 
 import (
@@ -132,20 +142,25 @@ const (
 // Probe says how RoundTrip (and a canary export) checks the upstream
 // without importing anything. What each ILS does with each:
 //
-//   - ProbeConnect opens a TCP connection and closes it. Every receiver
-//     accepts it silently; it proves the port is open, not that the
-//     importer behind it works.
+//   - ProbeConnect opens a TCP connection and closes it. It proves the
+//     port is open, not that the importer behind it works. Koha's daemon
+//     answers "Bad request" to the closed connection; Evergreen's
+//     importer logs in to Evergreen and hands Vandelay an empty file,
+//     which imports nothing; FOLIO does nothing.
 //   - ProbeHTTP sends "GET / HTTP/1.0" and wants "HTTP/1.x 200": FOLIO
 //     edge-connexion answers "HTTP/1.0 200 OK" (its health check), as
-//     oclcbot's own gateway does. Koha's daemon answers "Bad request",
-//     Evergreen's importer nothing: do not use it for them.
+//     oclcbot's own gateway does. Koha's daemon answers "Bad request"
+//     after 5 seconds, Evergreen's importer closes after 5 seconds
+//     without a word: do not use it for them.
 //   - ProbeEmpty sends an empty request (a lone NUL) and wants any reply
 //     ended by NUL. Koha answers "Bad request" (read_request finds no
 //     record) and logs "Invalid request"; oclcbot's gateway answers an
-//     error. FOLIO answers nothing to it and Evergreen reads until the
-//     client closes: do not use it for them.
+//     error. FOLIO's current edge-connexion answers nothing to it (1.0
+//     answered "Error: One record expected ..."), and Evergreen closes
+//     after 5 seconds without a word: do not use it for them.
 //
-// Koha: ProbeEmpty; FOLIO: ProbeHTTP; Evergreen and Aleph: ProbeConnect.
+// Koha: ProbeEmpty; FOLIO: ProbeHTTP; Evergreen and Aleph: ProbeConnect
+// (the defaults of Config.Listener).
 type Probe string
 
 // Probes.
@@ -223,8 +238,11 @@ type Config struct {
 	// receiver.DefaultDuplicates). DuplicateMarkDeleted cannot mark a
 	// record in a remote ILS, so it acts as DuplicateSkip.
 	Duplicates receiver.Duplicates
+	// Listener names the receiver the upstream runs, which decides how
+	// records are sent to it and the default Probe (see Listener).
+	Listener Listener
 	// Probe is how RoundTrip and canary exports check the upstream
-	// (default ProbeConnect).
+	// (default: the Listener's, see Listener).
 	Probe Probe
 	// ResendUncertain makes uncertain records (see the package comment)
 	// go back into the queue instead of waiting for an operator. It can
@@ -351,9 +369,12 @@ func (cfg *Config) fill() error {
 	default:
 		return fmt.Errorf("relay: policy must be %q or %q, not %q", PolicyQueue, PolicyReject, cfg.Policy)
 	}
+	if err := cfg.Listener.check(cfg); err != nil {
+		return err
+	}
 	switch cfg.Probe {
 	case "":
-		cfg.Probe = ProbeConnect
+		cfg.Probe = cfg.Listener.defaultProbe()
 	case ProbeConnect, ProbeHTTP, ProbeEmpty:
 	default:
 		return fmt.Errorf("relay: probe must be %q, %q or %q, not %q", ProbeConnect, ProbeHTTP, ProbeEmpty, cfg.Probe)

@@ -22,13 +22,13 @@ func TestRelayedReplyGoesBackVerbatim(t *testing.T) {
 	}{
 		{"koha", "1", "Success.  Batch number 1001 - biblio record number 1 added to Koha."},
 		{"folio", "", "Import ok\n"},
-		{"evergreen", "", "Successfully imported 1 records"},
+		{"evergreen", "", "Successfully imported 1 bib records"},
 		{"aleph", "000000001", "New record 000000001 added"},
 	} {
 		t.Run(tc.style, func(t *testing.T) {
 			ils := newFakeILS(t, tc.style)
 			d, _ := newDB(t)
-			r := openRelay(t, testConfig(d, ils.addr))
+			r := openRelay(t, ils.relayConfig(d))
 			defer r.Close()
 			raw := makeRecord(t, 12345678, "Relayed title")
 			res := deliver1(t, r, raw)
@@ -43,8 +43,8 @@ func TestRelayedReplyGoesBackVerbatim(t *testing.T) {
 				t.Errorf("Reply %q, SystemNumber %q; want prefix %q and number %q", res.Reply, res.SystemNumber, tc.prefix, tc.sysno)
 			}
 			imp := ils.importsCopy()
-			if len(imp) != 1 || imp[0].record != string(raw) || imp[0].user != "cat1" || imp[0].password != "catsecret" {
-				t.Errorf("upstream got %+v, want the record once with the cataloger's login", imp)
+			if len(imp) != 1 || imp[0].record != string(raw) || imp[0].ilsLogin != ils.loginFor("cat1", "catsecret") {
+				t.Errorf("upstream got %+v, want the record once with login %+v", imp, ils.loginFor("cat1", "catsecret"))
 			}
 			if es := listAll(t, r); len(es) != 0 {
 				t.Errorf("queue holds %d entries after a relayed record", len(es))
@@ -61,7 +61,7 @@ func TestUpstreamDownQueuesAndDeliversLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(d, ils.addr)
+	cfg := ils.relayConfig(d)
 	cfg.Log = log
 	r := openRelay(t, cfg)
 	defer r.Close()
@@ -128,7 +128,7 @@ func TestErrorReplyIsQueuedWithTheReply(t *testing.T) {
 			ils := newFakeILS(t, style)
 			ils.set(modeError, 0)
 			d, _ := newDB(t)
-			r := openRelay(t, testConfig(d, ils.addr))
+			r := openRelay(t, ils.relayConfig(d))
 			defer r.Close()
 			res := deliver1(t, r, makeRecord(t, 7, "Err"))
 			if res.Outcome != exportlog.OutcomeQueued || res.Cause != exportlog.CauseUpstreamError || res.Upstream != ils.errorReply() {
@@ -185,7 +185,7 @@ func TestLateSuccessIsNotResent(t *testing.T) {
 	ils := newFakeILS(t, "folio")
 	ils.set(modeHang, 0)
 	d, _ := newDB(t)
-	cfg := testConfig(d, ils.addr)
+	cfg := ils.relayConfig(d)
 	cfg.ReplyTimeout = 100 * time.Millisecond
 	r := openRelay(t, cfg)
 	defer r.Close()
@@ -306,10 +306,10 @@ func TestUnrecognisedReplyIsUncertain(t *testing.T) {
 }
 
 func TestOrderKeptBehindTheQueue(t *testing.T) {
-	ils := newFakeILS(t, "evergreen")
+	ils := newFakeILS(t, "koha")
 	ils.stop()
 	d, _ := newDB(t)
-	r := openRelay(t, testConfig(d, ils.addr))
+	r := openRelay(t, ils.relayConfig(d))
 	defer r.Close()
 	var raws [][]byte
 	for i := range 5 {
@@ -411,15 +411,26 @@ func TestQueuedRecordCountsAsPreviousUnlessDropped(t *testing.T) {
 	}
 }
 
+// probeFor pairs each probe with a receiver that answers it.
+var probeFor = []struct {
+	probe Probe
+	style string
+}{
+	{ProbeConnect, "evergreen"},
+	{ProbeHTTP, "folio"},
+	{ProbeEmpty, "koha"},
+}
+
 func TestCanaryIsNeverForwarded(t *testing.T) {
-	for _, probe := range []Probe{ProbeConnect, ProbeHTTP, ProbeEmpty} {
-		t.Run(string(probe), func(t *testing.T) {
-			ils := newFakeILS(t, "folio")
+	for _, tc := range probeFor {
+		t.Run(string(tc.probe), func(t *testing.T) {
+			ils := newFakeILS(t, tc.style)
 			d, _ := newDB(t)
-			cfg := testConfig(d, ils.addr)
-			cfg.Probe = probe
-			r := openRelay(t, cfg)
+			r := openRelay(t, ils.relayConfig(d)) // the Listener's default probe
 			defer r.Close()
+			if r.cfg.Probe != tc.probe {
+				t.Fatalf("listener %s: probe %s, want %s", tc.style, r.cfg.Probe, tc.probe)
+			}
 			exp := exportOf(t, "probe", "", makeRecord(t, 1, "Canary"))
 			exp.Canary = true
 			res := r.Deliver(context.Background(), exp)[0]
@@ -442,28 +453,28 @@ func TestCanaryIsNeverForwarded(t *testing.T) {
 }
 
 func TestPingAndRoundTrip(t *testing.T) {
-	ils := newFakeILS(t, "koha")
-	d, _ := newDB(t)
-	for _, probe := range []Probe{ProbeConnect, ProbeHTTP, ProbeEmpty} {
-		cfg := testConfig(d, ils.addr)
-		cfg.Probe = probe
+	for _, tc := range probeFor {
+		ils := newFakeILS(t, tc.style)
+		d, _ := newDB(t)
+		cfg := ils.relayConfig(d)
+		cfg.Probe = tc.probe
 		r := openRelay(t, cfg)
 		if err := r.Ping(context.Background()); err != nil {
-			t.Errorf("%s: Ping: %v", probe, err)
+			t.Errorf("%s: Ping: %v", tc.probe, err)
 		}
 		if err := r.RoundTrip(context.Background()); err != nil {
-			t.Errorf("%s: RoundTrip: %v", probe, err)
+			t.Errorf("%s against %s: RoundTrip: %v", tc.probe, tc.style, err)
 		}
 		r.Close()
 		cfg.Upstream = closedPort(t)
 		r = openRelay(t, cfg)
 		if err := r.RoundTrip(context.Background()); !errors.Is(err, ErrProbe) {
-			t.Errorf("%s: RoundTrip to a closed port = %v, want ErrProbe", probe, err)
+			t.Errorf("%s: RoundTrip to a closed port = %v, want ErrProbe", tc.probe, err)
 		}
 		r.Close()
-	}
-	if n := len(ils.importsCopy()); n != 0 {
-		t.Errorf("probes imported %d records", n)
+		if n := len(ils.importsCopy()); n != 0 {
+			t.Errorf("%s: probes imported %d records", tc.style, n)
+		}
 	}
 }
 
@@ -533,6 +544,7 @@ func TestConfigErrors(t *testing.T) {
 		{Upstream: "127.0.0.1:1"},
 		{DB: d, Upstream: "127.0.0.1:1", Policy: "drop"},
 		{DB: d, Upstream: "127.0.0.1:1", Probe: "ping"},
+		{DB: d, Upstream: "127.0.0.1:1", Listener: "voyager"},
 		{DB: d, Upstream: "127.0.0.1:1", Duplicates: receiver.Duplicates{Policy: "ignore"}},
 		{DB: d, Upstream: "127.0.0.1:1", Credentials: &Credentials{User: strings.Repeat("1", 200)}},
 	} {
@@ -547,7 +559,7 @@ func TestConnectionClosedWithoutReplyIsResent(t *testing.T) {
 	ils := newFakeILS(t, "evergreen")
 	ils.set(modeHang, 0)
 	d, _ := newDB(t)
-	r := openRelay(t, testConfig(d, ils.addr))
+	r := openRelay(t, ils.relayConfig(d))
 	defer r.Close()
 	got := make(chan receiver.Result, 1)
 	go func() { got <- deliver1(t, r, makeRecord(t, 41, "Crash")) }()

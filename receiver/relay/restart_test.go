@@ -18,7 +18,7 @@ func TestRelayRestartResumesDelivery(t *testing.T) {
 	ils := newFakeILS(t, "aleph")
 	ils.stop()
 	d, path := newDB(t)
-	cfg := testConfig(d, ils.addr)
+	cfg := ils.relayConfig(d)
 	r := openRelay(t, cfg)
 	var raws [][]byte
 	for i := range 6 {
@@ -111,6 +111,7 @@ func TestSecretsStayOut(t *testing.T) {
 		echoReply = "Error: login Upstr3amPassw0rd refused\n"
 	)
 	ils := newFakeILS(t, "folio")
+	ils.tune(func(k *knobs) { k.folioKey = svcLocal }) // login_strategy full: "tenant user password"
 	d, path := newDB(t)
 	logs := &syncBuffer{}
 	log, err := exportlog.Open(context.Background(), d, exportlog.Options{})

@@ -33,20 +33,33 @@ type attempt struct {
 	complete bool // reply ended by its NUL
 }
 
-// send forwards one record on its own connection.
+// promptClose bounds how soon after the relay starts sending a listener
+// that closes the connection without a byte of reply is taken to have
+// refused the record (or died) before doing anything with it, so that it
+// is sent again. One that held the record longer was working on it:
+// FOLIO's edge-connexion closes a connection idle for 30 seconds while
+// its call to mod-copycat, which may still store the record, goes on;
+// Koha's daemon and Evergreen's importer close without a reply only
+// when they die, perhaps after their ILS stored the record. The limit is
+// ReplyTimeout when that is shorter.
+const promptClose = 2 * time.Second
+
+// send forwards one record on its own connection. Elapsed time is read
+// from Config.Now, so tests can stand for a listener's long timeouts.
 func (r *Relay) send(ctx context.Context, c *gateway.Client, rec []byte, f forward) attempt {
-	start := time.Now()
+	start := r.now()
 	reply, err := c.Do(ctx, &gateway.Request{User: f.user, LocalUser: f.localUser, Password: f.password, Records: [][]byte{rec}})
-	a := r.judge(reply, err, f)
-	a.elapsed = time.Since(start)
+	elapsed := r.now().Sub(start)
+	a := r.judge(reply, err, f, elapsed)
+	a.elapsed = elapsed
 	return a
 }
 
-// judge turns an exchange's result into an attempt. See the package
-// comment for why each case is resent or not.
-func (r *Relay) judge(reply string, err error, f forward) attempt {
+// judge turns an exchange's result, which took elapsed, into an
+// attempt. See the package comment for why each case is resent or not.
+func (r *Relay) judge(reply string, err error, f forward, elapsed time.Duration) attempt {
 	if err == nil {
-		a := r.classify(scrub(reply, f))
+		a := r.classify(scrub(reply, f), elapsed)
 		a.complete = true
 		return a
 	}
@@ -78,7 +91,7 @@ func (r *Relay) judge(reply string, err error, f forward) attempt {
 	case strings.TrimSpace(partial) != "" && !errors.Is(ce, gateway.ErrTooLarge):
 		// A reply that stopped short of its NUL still says what the
 		// upstream did (FOLIO once closed right after "Import ok\n").
-		a := r.classify(partial)
+		a := r.classify(partial, elapsed)
 		if a.outcome != imported {
 			a.err = fmt.Sprintf("%s (%s)", a.err, msg)
 		}
@@ -86,6 +99,10 @@ func (r *Relay) judge(reply string, err error, f forward) attempt {
 	case errors.Is(ce, gateway.ErrConnClosed) && !timeout:
 		if r.patterns.AcceptEmpty {
 			return attempt{outcome: imported}
+		}
+		if held := min(promptClose, r.cfg.ReplyTimeout); elapsed >= held {
+			return attempt{outcome: uncertain, cause: exportlog.CauseUpstreamError,
+				err: fmt.Sprintf("the upstream closed the connection without replying, %v after the relay began sending the record; it may have imported it: %s", elapsed.Round(time.Millisecond), msg)}
 		}
 		return attempt{outcome: failed, cause: exportlog.CauseUpstreamDown, err: "the upstream closed the connection without replying: " + msg}
 	case errors.Is(ce, gateway.ErrTooLarge):
@@ -96,9 +113,10 @@ func (r *Relay) judge(reply string, err error, f forward) attempt {
 	}
 }
 
-// classify judges a reply text.
-func (r *Relay) classify(reply string) attempt {
-	c := r.patterns.Classify(reply)
+// classify judges a reply text that came elapsed after the relay
+// started sending.
+func (r *Relay) classify(reply string, elapsed time.Duration) attempt {
+	c := r.patterns.ClassifyAfter(reply, elapsed)
 	a := attempt{reply: reply, sysno: c.SystemNumber}
 	switch c.Verdict {
 	case VerdictImported:
@@ -111,6 +129,10 @@ func (r *Relay) classify(reply string) attempt {
 		} else {
 			a.err = fmt.Sprintf("the upstream answered with an error (rule %s): %s", c.Rule, firstLine(reply))
 		}
+	case VerdictUncertain:
+		a.outcome = uncertain
+		a.cause = exportlog.CauseUpstreamError
+		a.err = fmt.Sprintf("the upstream answered with an error that does not prove the record was not stored (rule %s): %s", c.Rule, firstLine(reply))
 	default:
 		a.outcome = uncertain
 		a.cause = exportlog.CauseUpstreamError
