@@ -1,12 +1,33 @@
 // Command loadgen measures a Connexion Gateway listener the way catalogers
 // load it: many Connexion clients exporting at once, each export one
 // record on its own connection (connect, send the request, read the reply
-// up to its NUL, close), through gateway.Client.
+// up to its NUL, close).
 //
 // Usage:
 //
 //	loadgen -to 127.0.0.1:5500 [-conns 32] [-n 20000] [-warmup 1000]
 //	        [-user NAME -password-file FILE] [-expect REGEXP] [-first N]
+//	        [-timeout 30s] [-client epoll|raw|gateway]
+//
+// The load generator runs on the machine of the daemon it measures, so
+// the CPU it uses is taken from the daemon. -client chooses how it sends:
+//
+//   - epoll (the default, Linux): one goroutine runs every connection
+//     with non-blocking socket system calls made directly and an epoll
+//     instance of its own, and sleeps only when no connection is ready.
+//     The leanest: no goroutine, timer or thread wake-up per export.
+//   - raw (Linux): each of the -conns connections is a goroutine locked
+//     to its own OS thread making blocking socket system calls, bounded
+//     by SO_SNDTIMEO and SO_RCVTIMEO. Less user CPU than gateway, but
+//     one thread wakes per reply and the Go runtime hands its Ps between
+//     the threads blocked in system calls, which costs more system CPU.
+//   - gateway: gateway.Client, the production client, one goroutine per
+//     connection on Go's netpoller.
+//
+// Elsewhere than on Linux, epoll and raw fall back to gateway, with a
+// note on the standard error. All three send the same bytes
+// (gateway.AppendRequest), read the reply up to its NUL, bound each
+// export by -timeout and count failures the same way.
 //
 // Every record is generated in-process with the marc package: a realistic
 // OCLC monograph record (001 ocn, 003, 005, 008, 020, 035, 040, 049, 100,
@@ -18,8 +39,10 @@
 // reply's NUL) at p50/p90/p99/max, and the errors: a transport failure,
 // or a reply that does not match -expect (by default the embedded
 // catalog's "Added to the catalog" reply), counts as one. The last line is
-// machine-readable ("RESULT key=value ..."). The exit status is 1 when any
-// measured export failed.
+// machine-readable ("RESULT key=value ..."). Where the system reports it,
+// the load generator's own CPU time during the measured exports is
+// printed too: on the daemon's machine it is CPU the daemon did not get.
+// The exit status is 1 when any measured export failed.
 package main
 
 import (
@@ -35,7 +58,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oclcbot/oclcbot/gateway"
 	"github.com/oclcbot/oclcbot/marc"
 )
 
@@ -53,6 +75,7 @@ type options struct {
 	expect   *regexp.Regexp
 	first    int64
 	timeout  time.Duration
+	client   string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -68,14 +91,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"regular expression every reply must match; anything else is an error")
 	first := fs.Int64("first", 0, "OCLC number of the first record (0: derived from the clock, so that runs do not repeat each other)")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound on one export")
+	clientName := fs.String("client", clientEpoll, `how to send: "epoll" (non-blocking system calls, one thread and one epoll for all connections; Linux), "raw" (blocking system calls, one OS thread per connection; Linux) or "gateway" (gateway.Client)`)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loadgen -to HOST:PORT [-conns 32] [-n 20000] [-warmup 1000] [flags]")
+		fmt.Fprintln(stderr, "usage: loadgen -to HOST:PORT [-conns 32] [-n 20000] [-warmup 1000] [-client epoll|raw|gateway] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *to == "" || *conns < 1 || *n < 1 || *warmup < 0 || fs.NArg() > 0 {
+	if *to == "" || *conns < 1 || *n < 1 || *warmup < 0 || fs.NArg() > 0 ||
+		*clientName != clientRaw && *clientName != clientEpoll && *clientName != clientGateway {
 		fs.Usage()
 		return 2
 	}
@@ -84,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loadgen: -expect: %v\n", err)
 		return 2
 	}
-	o := options{to: *to, conns: *conns, n: *n, warmup: *warmup, user: *user, expect: re, first: *first, timeout: *timeout}
+	o := options{to: *to, conns: *conns, n: *n, warmup: *warmup, user: *user, expect: re, first: *first, timeout: *timeout, client: *clientName}
 	if *pwFile != "" {
 		b, err := os.ReadFile(*pwFile)
 		if err != nil {
@@ -99,12 +124,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// million per second, so repeated runs against one catalog add.
 		o.first = 1_000_000_000 + (time.Now().Unix()%8_000)*1_000_000
 	}
-	res, err := load(context.Background(), o)
+	c, note, err := newClient(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		return 2
+	}
+	if note != "" {
+		fmt.Fprintf(stderr, "loadgen: %s\n", note)
+	}
+	res, err := load(context.Background(), c, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
 	}
-	res.print(stdout, o)
+	res.print(stdout, c, o)
 	if res.errors() > 0 {
 		return 1
 	}
@@ -114,6 +147,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 // result is one measured run.
 type result struct {
 	elapsed    time.Duration
+	cpuUser    time.Duration // this process's CPU during the phase
+	cpuSys     time.Duration
+	cpuOK      bool            // the platform reports CPU time
 	lat        []time.Duration // sorted, successful and failed exports alike
 	transport  int64           // exports with no complete reply
 	unexpected int64           // replies that did not match -expect
@@ -123,7 +159,7 @@ type result struct {
 func (r *result) errors() int64 { return r.transport + r.unexpected }
 
 // load builds the records, runs the warm-up and then the measured exports.
-func load(ctx context.Context, o options) (*result, error) {
+func load(ctx context.Context, c *client, o options) (*result, error) {
 	total := o.warmup + o.n
 	recs := make([][]byte, total)
 	for i := range recs {
@@ -133,7 +169,6 @@ func load(ctx context.Context, o options) (*result, error) {
 		}
 		recs[i] = b
 	}
-	c := &gateway.Client{Addr: o.to, Timeout: o.timeout}
 	if o.warmup > 0 {
 		w := phase(ctx, c, o, recs[:o.warmup])
 		if w.errors() == int64(o.warmup) {
@@ -143,10 +178,10 @@ func load(ctx context.Context, o options) (*result, error) {
 	return phase(ctx, c, o, recs[o.warmup:]), nil
 }
 
-// phase sends recs over o.conns concurrent clients and measures them.
-func phase(ctx context.Context, c *gateway.Client, o options, recs [][]byte) *result {
+// phase sends recs over o.conns concurrent connections of c and
+// measures them.
+func phase(ctx context.Context, c *client, o options, recs [][]byte) *result {
 	res := &result{lat: make([]time.Duration, len(recs))}
-	var next atomic.Int64
 	var mu sync.Mutex
 	note := func(s string) {
 		mu.Lock()
@@ -156,31 +191,24 @@ func phase(ctx context.Context, c *gateway.Client, o options, recs [][]byte) *re
 		mu.Unlock()
 	}
 	var transport, unexpected atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range min(o.conns, len(recs)) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(recs) {
-					return
-				}
-				t0 := time.Now()
-				reply, err := c.Export(ctx, o.user, o.password, recs[i])
-				res.lat[i] = time.Since(t0)
-				switch {
-				case err != nil:
-					transport.Add(1)
-					note(err.Error())
-				case !o.expect.MatchString(reply):
-					unexpected.Add(1)
-					note(fmt.Sprintf("unexpected reply: %.200q", reply))
-				}
-			}
-		})
+	done := func(i int, latency time.Duration, reply []byte, err error) {
+		res.lat[i] = latency
+		switch {
+		case err != nil:
+			transport.Add(1)
+			note(err.Error())
+		case !o.expect.Match(reply):
+			unexpected.Add(1)
+			note(fmt.Sprintf("unexpected reply: %.200q", reply))
+		}
 	}
-	wg.Wait()
+	user0, sys0, cpuOK := processCPU()
+	start := time.Now()
+	c.run(ctx, recs, min(o.conns, len(recs)), done)
 	res.elapsed = time.Since(start)
+	if user1, sys1, ok := processCPU(); cpuOK && ok {
+		res.cpuUser, res.cpuSys, res.cpuOK = user1-user0, sys1-sys0, true
+	}
 	res.transport, res.unexpected = transport.Load(), unexpected.Load()
 	slices.Sort(res.lat)
 	return res
@@ -197,11 +225,11 @@ func (r *result) pct(p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
-func (r *result) print(w io.Writer, o options) {
+func (r *result) print(w io.Writer, c *client, o options) {
 	n := len(r.lat)
 	rate := float64(n) / r.elapsed.Seconds()
-	fmt.Fprintf(w, "loadgen: %d exports (after %d warm-up) over %d concurrent connections to %s, one record per connection\n",
-		n, o.warmup, o.conns, o.to)
+	fmt.Fprintf(w, "loadgen: %d exports (after %d warm-up) over %d concurrent connections to %s, one record per connection, client=%s\n",
+		n, o.warmup, o.conns, o.to, c.name)
 	fmt.Fprintf(w, "  exports/s      %.0f   (%d in %.2f s)\n", rate, n, r.elapsed.Seconds())
 	fmt.Fprintf(w, "  reply latency  p50 %s ms   p90 %s ms   p99 %s ms   max %s ms\n",
 		ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.lat[n-1]))
@@ -209,8 +237,15 @@ func (r *result) print(w io.Writer, o options) {
 	for _, s := range r.samples {
 		fmt.Fprintf(w, "    e.g. %s\n", s)
 	}
-	fmt.Fprintf(w, "RESULT conns=%d n=%d exports_per_s=%.0f p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s errors=%d ok=%d\n",
-		o.conns, n, rate, ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.lat[n-1]), r.errors(), int64(n)-r.errors())
+	cpu := ""
+	if r.cpuOK {
+		perExport := float64(r.cpuUser+r.cpuSys) / float64(time.Millisecond) / float64(n)
+		fmt.Fprintf(w, "  loadgen CPU    user %.2f s + system %.2f s = %.4f ms per export (CPU the daemon did not get)\n",
+			r.cpuUser.Seconds(), r.cpuSys.Seconds(), perExport)
+		cpu = fmt.Sprintf(" cpu_user_s=%.2f cpu_sys_s=%.2f cpu_ms_per_export=%.4f", r.cpuUser.Seconds(), r.cpuSys.Seconds(), perExport)
+	}
+	fmt.Fprintf(w, "RESULT client=%s conns=%d n=%d exports_per_s=%.0f p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s errors=%d ok=%d%s\n",
+		c.name, o.conns, n, rate, ms(r.pct(50)), ms(r.pct(90)), ms(r.pct(99)), ms(r.lat[n-1]), r.errors(), int64(n)-r.errors(), cpu)
 }
 
 // makeRecord builds a UTF-8 OCLC monograph record whose OCLC number is
