@@ -1,7 +1,6 @@
 package exportlog
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -69,10 +68,14 @@ type Log struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	wake     chan struct{} // closed and replaced after every commit
-	appended atomic.Int64  // highest ID appended through this Log
+	wake     chan struct{} // closed and replaced after every published commit
+	appended atomic.Int64  // highest ID appended through this Log and published (publish.go)
 	closed   chan struct{}
 	once     sync.Once
+
+	win     window             // the attempts appended last, for Subscriptions (window.go)
+	stageMu sync.Mutex         // guards staged
+	staged  map[*sql.Tx]*batch // by transaction of the database's writer (publish.go)
 
 	stmtMu sync.Mutex
 	stmtTx *sql.Tx   // the transaction stmt was prepared in
@@ -152,6 +155,7 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Log, error) {
 		log:    opt.Logger.With(slog.String("component", Component)),
 		wake:   make(chan struct{}),
 		closed: make(chan struct{}),
+		staged: map[*sql.Tx]*batch{},
 		reads:  reads,
 	}, nil
 }
@@ -190,9 +194,19 @@ func (l *Log) notify() {
 }
 
 // Append records attempts in one transaction, in order, and returns once
-// it has committed. It assigns each attempt its ID (increasing in commit
-// order, never reused) and a zero Time becomes the current time; nothing
-// else in the attempts is changed or retained. After the commit every
+// it has committed. Committed: the attempts survive a crash of oclcbot;
+// after a power loss the last attempts before it may be missing. Append
+// does not wait for the commit to reach the disk (db.WriteCommitted): an
+// attempt is bookkeeping, and the records themselves are made durable by
+// the catalog's or the relay's writes (db.Write), whose flush makes every
+// attempt committed before them durable too. A power loss takes only the
+// last attempts, never one before another that stays.
+//
+// Append assigns each attempt its ID (increasing in commit order, never
+// reused, except that the IDs of attempts a power loss took are assigned
+// again) and a zero Time becomes the current time; nothing else in the
+// attempts is changed or retained: the caller may modify them, Record and
+// Request included, once Append has returned. After the commit every
 // Subscription is woken. On error no attempt was recorded and their IDs
 // are left zero.
 //
@@ -211,33 +225,53 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 		}
 	}
 	now := l.opt.Now()
-	ids := make([]int64, len(attempts))
-	err := l.d.Write(ctx, func(tx *sql.Tx) error {
+	// The copies Subscriptions will get from memory, made before the
+	// write, so that whichever Append of the transaction learns first
+	// that it has committed can publish them all (publish.go).
+	es := make([]*entry, len(attempts))
+	for i, a := range attempts {
+		es[i] = l.win.prepare(a, now)
+	}
+	var staged *batch
+	filled := make([]bool, len(attempts)) // the Times Append set
+	err := l.d.WriteCommitted(ctx, func(tx *sql.Tx) error {
 		for i, a := range attempts {
-			id, err := l.insert(tx, a, now)
+			id, err := l.insert(tx, a, now, es[i].recordAt)
 			if err != nil {
 				return err
 			}
-			ids[i] = id
+			es[i].a.ID = id
 		}
-		return nil
+		// Run only if this write succeeds, just before the commit.
+		return l.d.BeforeCommit(tx, func(*sql.Tx) error {
+			// The caller's attempts are complete before any of them
+			// can be delivered: another Append of the transaction
+			// may publish them before this one returns.
+			for i, a := range attempts {
+				a.ID = es[i].a.ID
+				if a.Time.IsZero() {
+					a.Time, filled[i] = now, true
+				}
+			}
+			staged = l.stage(tx, es)
+			return nil
+		})
 	})
+	if staged != nil {
+		l.unstage(staged, err == nil)
+	}
 	if err != nil {
+		l.win.discard(es)
+		if staged != nil { // the transaction failed at its commit
+			for i, a := range attempts {
+				a.ID = 0
+				if filled[i] {
+					a.Time = time.Time{}
+				}
+			}
+		}
 		return fmt.Errorf("append export attempts: %w", err)
 	}
-	for i, a := range attempts {
-		a.ID = ids[i]
-		if a.Time.IsZero() {
-			a.Time = now
-		}
-	}
-	for last := ids[len(ids)-1]; ; {
-		cur := l.appended.Load()
-		if cur >= last || l.appended.CompareAndSwap(cur, last) {
-			break
-		}
-	}
-	l.notify()
 	return nil
 }
 
@@ -262,19 +296,20 @@ func check(a *Attempt) error {
 	return nil
 }
 
-func (l *Log) insert(tx *sql.Tx, a *Attempt, now time.Time) (int64, error) {
+// insert inserts a and returns its ID. recordAt is where a's Record lies
+// in its Request (-1: not there, or either is empty): the record is then
+// stored as that part of the request rather than twice.
+func (l *Log) insert(tx *sql.Tx, a *Attempt, now time.Time, recordAt int) (int64, error) {
 	t := a.Time
 	if t.IsZero() {
 		t = now
 	}
 	record := a.Record
-	var recordAt, recordLen sql.NullInt64
-	if len(record) > 0 && len(a.Request) > 0 {
-		if i := bytes.Index(a.Request, record); i >= 0 {
-			recordAt = sql.NullInt64{Int64: int64(i), Valid: true}
-			recordLen = sql.NullInt64{Int64: int64(len(record)), Valid: true}
-			record = nil
-		}
+	var at, n sql.NullInt64
+	if recordAt >= 0 {
+		at = sql.NullInt64{Int64: int64(recordAt), Valid: true}
+		n = sql.NullInt64{Int64: int64(len(record)), Valid: true}
+		record = nil
 	}
 	stmt, err := l.insertStmt(tx)
 	if err != nil {
@@ -282,7 +317,7 @@ func (l *Log) insert(tx *sql.Tx, a *Attempt, now time.Time) (int64, error) {
 	}
 	res, err := stmt.Exec(int64(a.RequestID), db.TimeNS(t), db.TimeNS(a.Done), a.RemoteAddr, a.User, a.Target, a.RecordIndex, a.Follows,
 		a.OCLCNumber, a.Title, a.SystemNumber, string(a.Outcome), string(a.Class), a.Cause, a.Detail, a.Reply, a.Upstream,
-		int64(a.Decode), int64(a.Store), int64(a.Elapsed), nullBlob(record), recordAt, recordLen, nullBlob(a.Request))
+		int64(a.Decode), int64(a.Store), int64(a.Elapsed), nullBlob(record), at, n, nullBlob(a.Request))
 	if err != nil {
 		return 0, err
 	}

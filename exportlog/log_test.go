@@ -454,3 +454,18 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendLatency measures one Append at a time: the time an
+// export waits for its attempt to be recorded when nothing else is
+// being written.
+func BenchmarkAppendLatency(b *testing.B) {
+	l, _ := mustOpen(b, Options{})
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		if err := l.Append(ctx, sample(i)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -16,6 +16,9 @@ func (l *Log) Prune(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	cutoff := l.opt.Now().Add(-l.opt.Retention).UnixNano()
+	// Before deleting: from now on Subscriptions take the attempts older
+	// than cutoff from the database, which skips those deleted.
+	l.win.pruning(cutoff)
 	var total int64
 	for {
 		var n int64

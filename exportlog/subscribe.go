@@ -10,11 +10,18 @@ import (
 const subscriptionBatch = 256
 
 // Subscription delivers every attempt recorded after a starting ID, in ID
-// order (which is commit order), each exactly once. It reads from the
-// database by ID cursor, so it never loses an attempt however slowly it is
-// read, and a slow reader never holds up Append: writers only close a
-// channel to wake it. Attempts pruned before the reader reached them are
-// skipped.
+// order (which is commit order), each exactly once. It follows the log by
+// ID cursor, so it never loses an attempt however slowly it is read, and a
+// slow reader never holds up Append: writers only close a channel to wake
+// it. Attempts pruned before the reader reached them are skipped.
+//
+// The attempt after the cursor comes from the Log's memory when it is one
+// of the last 1,024 attempts appended through this Log (windowSize), and
+// otherwise from the database: an attempt appended by another process,
+// or one the subscriber is too far behind to find in memory, is read
+// back, in batches. Either way every delivered *Attempt, its Record and
+// Request included, is the caller's own: it shares nothing with the
+// attempt given to Append or with what other Subscriptions deliver.
 //
 // A Subscription is used by one goroutine at a time; it holds no
 // resources and needs no closing.
@@ -27,6 +34,7 @@ type Subscription struct {
 	// was: until the Log appends one past the cursor (or the poll
 	// interval passes) there is nothing to read.
 	caughtUp bool
+	reads    int // database reads so far (tests and benchmarks)
 }
 
 // Blobs says which attempts a Subscription delivers with their Record and
@@ -71,7 +79,10 @@ func (l *Log) Subscribe(afterID int64, opts ...SubscribeOption) *Subscription {
 
 // Cursor returns the ID of the last attempt Next returned (or the
 // starting ID): a consumer that stores it can resume with Subscribe after
-// a restart without missing or repeating an attempt.
+// a restart without missing or repeating an attempt. It must store it in
+// the log's database: a power loss may take the last attempts, whose IDs
+// are then assigned again (see Append), and only a cursor stored there is
+// lost with them.
 func (s *Subscription) Cursor() int64 { return s.cursor }
 
 // Next returns the next attempt, waiting for one to be recorded if
@@ -93,6 +104,12 @@ func (s *Subscription) Next(ctx context.Context) (*Attempt, error) {
 		if s.l.isClosed() {
 			return nil, ErrClosed
 		}
+		// The next attempt, from memory when the Log has it. An
+		// attempt is put there before appended moves past its ID.
+		if a := s.l.win.get(s.cursor+1, s.blobs); a != nil {
+			s.cursor = a.ID
+			return a, nil
+		}
 		// Take the wake channel before reading, so that a commit that
 		// lands after the read still wakes us.
 		wake := s.l.waitChan()
@@ -101,12 +118,24 @@ func (s *Subscription) Next(ctx context.Context) (*Attempt, error) {
 		// this Log is still unread, or when the last read may have
 		// left some (a full batch, or the poll for other processes'
 		// appends).
+		//
+		// appended past the cursor while the window lacks cursor+1 is a
+		// gap: an attempt of another process, one pruned, one the
+		// window dropped or no longer holds, or one committed but not
+		// yet published (the next transaction's Appends may return
+		// first, see publish.go). The database has it (or has deleted
+		// it): read up to the next attempt the window holds, rather
+		// than wait.
 		if !s.caughtUp || s.cursor < s.l.appended.Load() {
-			as, err := s.l.after(ctx, s.cursor, subscriptionBatch, s.blobs)
+			limit := s.l.win.gap(s.cursor, subscriptionBatch, s.blobs)
+			as, err := s.l.after(ctx, s.cursor, limit, s.blobs)
+			s.reads++
 			if err != nil {
 				return nil, err
 			}
-			s.caughtUp = len(as) < subscriptionBatch
+			// A read that stopped at an attempt in the window has read
+			// every attempt before it; the window goes on from there.
+			s.caughtUp = len(as) < limit || limit < subscriptionBatch
 			if len(as) > 0 {
 				s.buf = as
 				continue
