@@ -43,8 +43,28 @@ type conn struct {
 	accepted time.Time
 	busy     bool // refused with the busy reply
 	state    atomic.Int32
-	log      *slog.Logger
-	watch    *peerWatch // set before the handler runs, when the request ended with NUL
+	log      *slog.Logger // built by logger on first use; only the connection's goroutine uses it
+	watch    *peerWatch   // set before the handler runs, when the request ended with NUL
+}
+
+// logger returns the connection's logger (the Server's, with the
+// connection's ID and remote address). It is built on first use: With
+// formats its attributes at once, and most connections log nothing at
+// the levels production runs at.
+func (c *conn) logger() *slog.Logger {
+	if c.log == nil {
+		c.log = c.srv.log.With(slog.Uint64(keyConn, c.id), slog.String(keyRemote, addrString(c.rwc.RemoteAddr())))
+	}
+	return c.log
+}
+
+// debugLogger returns the connection's logger when the Server's logger
+// is enabled at debug level, and nil otherwise.
+func (c *conn) debugLogger() *slog.Logger {
+	if !c.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil
+	}
+	return c.logger()
 }
 
 func (c *conn) closeIf(state int32) {
@@ -77,7 +97,6 @@ func (c *conn) toIdle() bool {
 
 func (c *conn) serve() {
 	s := c.srv
-	c.log = s.log.With(slog.Uint64(keyConn, c.id), slog.String(keyRemote, addrString(c.rwc.RemoteAddr())))
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer func() {
 		cancel()
@@ -108,7 +127,9 @@ func (c *conn) serve() {
 		c.serveHealth(res.health, buf)
 		return
 	case res.empty:
-		c.log.Debug("connection closed without a request")
+		if l := c.debugLogger(); l != nil {
+			l.Debug("connection closed without a request")
+		}
 		return
 	}
 
@@ -120,7 +141,7 @@ func (c *conn) serve() {
 
 	if res.err != nil {
 		if !res.reset {
-			c.writeReply(s.errorReply(res.err))
+			c.writeReply(s.errorReply(res.err), buf)
 		}
 		c.report(ctx, req, res.err)
 		if !res.eof && !res.reset {
@@ -129,7 +150,9 @@ func (c *conn) serve() {
 		return
 	}
 
-	c.log.Debug("request received", slog.Any(keyRequest, req))
+	if l := c.debugLogger(); l != nil {
+		l.Debug("request received", slog.Any(keyRequest, req))
+	}
 	if !res.eof {
 		// Watch for the client closing while the handler runs (reply
 		// undeliverable), and afterwards for its close after the reply.
@@ -149,7 +172,7 @@ func (c *conn) serve() {
 		c.report(ctx, req, failure(herr, gone))
 		return
 	}
-	if werr := c.writeReply(reply); werr != nil {
+	if werr := c.writeReply(reply, buf); werr != nil {
 		c.report(ctx, req, failure(herr, fmt.Errorf("%w: %w", ErrClientGone, werr)))
 		return
 	}
@@ -258,7 +281,7 @@ func (c *conn) readRequest(p *Parser, buf []byte) (res readResult) {
 func (c *conn) callHandler(ctx context.Context, req *Request) (reply string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("handler panicked", slog.Any(keyRequest, req), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			c.logger().Error("handler panicked", slog.Any(keyRequest, req), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			err = ErrHandlerPanic
 		}
 	}()
@@ -266,11 +289,15 @@ func (c *conn) callHandler(ctx context.Context, req *Request) (reply string, err
 }
 
 // writeReply writes text, without any NUL it contains, and the NUL that
-// ends a reply.
-func (c *conn) writeReply(text string) error {
-	b := make([]byte, 0, len(text)+1)
+// ends a reply, in one write. It builds the reply in scratch when it fits
+// there (the read buffer, free once the request is read).
+func (c *conn) writeReply(text string, scratch []byte) error {
 	if strings.IndexByte(text, 0) >= 0 {
 		text = strings.ReplaceAll(text, "\x00", "")
+	}
+	b := scratch[:0]
+	if cap(b) < len(text)+1 {
+		b = make([]byte, 0, len(text)+1)
 	}
 	b = append(append(b, text...), 0)
 	if d := c.srv.writeTimeout(); d > 0 {
@@ -290,14 +317,14 @@ func (c *conn) report(ctx context.Context, req *Request, err error) {
 	case errors.As(err, &pe), errors.Is(err, ErrTooLarge), errors.Is(err, ErrTooManyRecords), errors.Is(err, ErrBusy):
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "export failed", slog.Any(keyErr, err), slog.Any(keyRequest, req))
+	c.logger().Log(ctx, level, "export failed", slog.Any(keyErr, err), slog.Any(keyRequest, req))
 	o, ok := c.srv.Handler.(FailureObserver)
 	if !ok {
 		return
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("failure observer panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			c.logger().Error("failure observer panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 		}
 	}()
 	o.ExportFailed(ctx, req, err)
@@ -311,7 +338,7 @@ func (c *conn) refuseBusy(ctx context.Context) {
 	}
 	now := time.Now()
 	req := &Request{ID: c.id, RemoteAddr: c.rwc.RemoteAddr(), Received: now, Complete: now}
-	werr := c.writeReply(c.srv.errorReply(ErrBusy))
+	werr := c.writeReply(c.srv.errorReply(ErrBusy), nil)
 	c.report(ctx, req, ErrBusy)
 	if werr == nil {
 		c.lingerUntilClosed(make([]byte, 4096))
@@ -344,15 +371,19 @@ func (c *conn) setIdleDeadline() {
 }
 
 func (c *conn) logClose(err error) {
+	l := c.debugLogger()
+	if l == nil {
+		return
+	}
 	switch {
 	case errors.Is(err, io.EOF):
-		c.log.Debug("client closed the connection")
+		l.Debug("client closed the connection")
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.Debug("idle timeout after the reply: closing the connection")
+		l.Debug("idle timeout after the reply: closing the connection")
 	case errors.Is(err, net.ErrClosed):
-		c.log.Debug("connection closed by shutdown")
+		l.Debug("connection closed by shutdown")
 	default:
-		c.log.Debug("connection ended", slog.Any(keyErr, err))
+		l.Debug("connection ended", slog.Any(keyErr, err))
 	}
 }
 
@@ -361,16 +392,16 @@ func (c *conn) logClose(err error) {
 // or the server closed it.
 type peerWatch struct {
 	done chan struct{}
-	err  error // valid once done is closed
+	err  error     // valid once done is closed
+	buf  [512]byte // what the client sends meanwhile, discarded
 }
 
 func (c *conn) watchPeer() *peerWatch {
 	w := &peerWatch{done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		var b [512]byte
 		for {
-			if _, err := c.rwc.Read(b[:]); err != nil {
+			if _, err := c.rwc.Read(w.buf[:]); err != nil {
 				w.err = err
 				return
 			}

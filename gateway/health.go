@@ -45,7 +45,9 @@ func (c *conn) serveHealth(head, buf []byte) {
 	req := head
 	for !bytes.Contains(req, []byte("\r\n\r\n")) && !bytes.Contains(req, []byte("\n\n")) {
 		if len(req) > maxHealthHeader {
-			c.log.Debug("HTTP health check: header too long")
+			if l := c.debugLogger(); l != nil {
+				l.Debug("HTTP health check: header too long")
+			}
 			return
 		}
 		n, err := c.rwc.Read(buf)
@@ -54,7 +56,9 @@ func (c *conn) serveHealth(head, buf []byte) {
 			break
 		}
 		if err != nil {
-			c.log.Debug("HTTP health check: reading the request failed", slog.Any(keyErr, err))
+			if l := c.debugLogger(); l != nil {
+				l.Debug("HTTP health check: reading the request failed", slog.Any(keyErr, err))
+			}
 			return
 		}
 	}
@@ -69,10 +73,14 @@ func (c *conn) serveHealth(head, buf []byte) {
 		c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
 	if _, err := io.WriteString(c.rwc, resp); err != nil {
-		c.log.Debug("HTTP health check: writing the answer failed", slog.Any(keyErr, err))
+		if l := c.debugLogger(); l != nil {
+			l.Debug("HTTP health check: writing the answer failed", slog.Any(keyErr, err))
+		}
 		return
 	}
-	c.log.Debug("answered an HTTP health check")
+	if l := c.debugLogger(); l != nil {
+		l.Debug("answered an HTTP health check")
+	}
 	// HTTP/1.0: the end of the body is our close. Half-close so the
 	// client sees it, then let the client finish closing.
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {

@@ -91,6 +91,16 @@ type Parser struct {
 // error, as after Done, Feed consumes nothing more and returns the same
 // error (nil once Done).
 func (p *Parser) Feed(b []byte) (n int, err error) {
+	if p.raw == nil && len(b) > 0 {
+		// A request usually arrives whole in the first read: reserve
+		// room for all of it (within MaxBytes) rather than growing Raw
+		// item by item.
+		size := int64(len(b))
+		if max := p.maxBytes(); max >= 0 {
+			size = min(size, max)
+		}
+		p.raw = make([]byte, 0, size)
+	}
 	for n < len(b) {
 		switch p.state {
 		case stDone:

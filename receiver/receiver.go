@@ -169,6 +169,7 @@ type recordState struct {
 // gets a failure reply that does not claim the record was saved or lost,
 // is logged with its stack and recorded as ClassSystem/CauseInternal.
 func (r *Receiver) ServeExport(ctx context.Context, req *gateway.Request) (reply string) {
+	growStack(0) // once, now, rather than deep inside the pipeline
 	st := &exportState{req: req, received: req.Received}
 	if st.received.IsZero() {
 		st.received = r.now()
@@ -276,15 +277,15 @@ func (r *Receiver) settle(st *exportState, results []Result) {
 				Detail: fmt.Sprintf("the sink %s returned %d results for %d records", r.cfg.Sink.Name(), len(results), k+1)}
 			continue
 		}
-		res := results[k]
+		res := &results[k]
 		k++
 		if !knownOutcome(res.Outcome) || !knownClass(res.Class) {
-			res = Result{Outcome: exportlog.OutcomeFailed, Class: exportlog.ClassSystem, Cause: exportlog.CauseInternal,
+			res = &Result{Outcome: exportlog.OutcomeFailed, Class: exportlog.ClassSystem, Cause: exportlog.CauseInternal,
 				Detail: fmt.Sprintf("the sink %s returned outcome %q, class %q", r.cfg.Sink.Name(), res.Outcome, res.Class)}
 			rs.uncertain = true
 		}
 		rs.uncertain = rs.uncertain || res.Uncertain
-		rs.res = &res
+		rs.res = res
 	}
 	if k < len(results) {
 		r.log.Error("the sink returned more results than records", slog.String("sink", r.cfg.Sink.Name()),
@@ -337,11 +338,28 @@ func (r *Receiver) finish(ctx context.Context, st *exportState, store time.Durat
 		a.Done, a.Elapsed = done, done.Sub(st.received)
 	}
 	attempts[0].Request = req.Raw
-	r.record(ctx, st, attempts...)
+	reply := joinLines(lines)
+	r.record(ctx, st, reply[:len(reply)-1], attempts...)
 	for _, a := range attempts {
 		r.logAttempt(ctx, a)
 	}
-	return strings.Join(lines, "\n") + "\n"
+	return reply
+}
+
+// joinLines returns the lines, each followed by a newline, in one
+// allocation.
+func joinLines(lines []string) string {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // attemptFor builds the export log entry and the reply data of a record.
@@ -409,25 +427,22 @@ func (r *Receiver) requestEvent(ctx context.Context, st *exportState, outcome ex
 		Target: TargetListener, RecordIndex: -1, Outcome: outcome, Class: class, Cause: cause, Detail: detail,
 		Reply: line, Elapsed: done.Sub(st.received), Request: st.req.Raw,
 	}
-	r.record(ctx, st, a)
+	r.record(ctx, st, line, a)
 	r.logAttempt(ctx, a)
 	return line + "\n"
 }
 
 // record appends attempts to the export log (even if ctx was cancelled:
-// what happened must be recorded) and remembers the reply in case the
-// client turns out to be gone.
-func (r *Receiver) record(ctx context.Context, st *exportState, attempts ...*exportlog.Attempt) {
+// what happened must be recorded) and remembers the reply (the attempts'
+// Reply lines joined by newlines) in case the client turns out to be
+// gone.
+func (r *Receiver) record(ctx context.Context, st *exportState, reply string, attempts ...*exportlog.Attempt) {
 	st.logged = true
 	if err := r.cfg.Log.Append(context.WithoutCancel(ctx), attempts...); err != nil {
 		r.log.Error("cannot record export attempts in the export log", slog.Any("err", err),
 			slog.Any("request", st.req), slog.Int("attempts", len(attempts)))
 	}
-	var replies []string
-	for _, a := range attempts {
-		replies = append(replies, a.Reply)
-	}
-	r.recent.put(st.req, attempts[0].ID, strings.Join(replies, "\n"))
+	r.recent.put(st.req, attempts[0].ID, reply)
 }
 
 // logAttempt writes one slog line per attempt: failures at a level
@@ -480,7 +495,7 @@ func (r *Receiver) recovered(ctx context.Context, st *exportState, p any) string
 	}
 	func() {
 		defer func() { recover() }() // the log itself failing must not take the server down
-		r.record(ctx, st, a)
+		r.record(ctx, st, line, a)
 	}()
 	return line + "\n"
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/oclcbot/oclcbot/exportlog"
 	"github.com/oclcbot/oclcbot/gateway"
@@ -148,8 +150,49 @@ func (r *replies) render(block string, d ReplyData) (string, error) {
 	return oneLine(s), nil
 }
 
+// oneLine folds s into one line: it drops leading and trailing white
+// space and turns each run of white space inside into one space, white
+// space being what strings.Fields splits at (unicode.IsSpace). It equals
+// strings.Join(strings.Fields(s), " ") in one allocation (none when s is
+// already folded).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	if isOneLine(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	gap := false // white space since the last word
+	for i := 0; i < len(s); {
+		c, n := rune(s[i]), 1
+		if c >= utf8.RuneSelf {
+			c, n = utf8.DecodeRuneInString(s[i:])
+		}
+		if unicode.IsSpace(c) {
+			gap = true
+		} else {
+			if gap && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			gap = false
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// isOneLine reports whether oneLine(s) == s: s is ASCII without white
+// space other than single spaces between words.
+func isOneLine(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 // blockFor picks the block for an outcome and cause.

@@ -195,3 +195,43 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOneLine checks the folding of rendered replies against its
+// definition, strings.Fields joined by single spaces, on the white space
+// a title or a library's template can bring: tabs, CRLF, NEL, no-break
+// and ideographic spaces, and bytes that are not UTF-8.
+func TestOneLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"   \n\t ", ""},
+		{"Added.", "Added."},
+		{"Added to the catalog as system number 000000123.", "Added to the catalog as system number 000000123."},
+		{" Added. ", "Added."},
+		{"Added.\nNext: search.\r\nNote:\tsoon.", "Added. Next: search. Note: soon."},
+		{"a  b\v\fc", "a b c"},
+		{"Les misérables\u00a0/\u0085Hugo", "Les misérables / Hugo"},
+		{"東京\u3000大学\u2028x\u2029", "東京 大学 x"},
+		{"bad \xff\xfe  utf-8\xc3", "bad \xff\xfe utf-8\xc3"},
+		{"zero\u200bwidth", "zero\u200bwidth"}, // U+200B is not white space
+	} {
+		got := oneLine(tc.in)
+		if got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if ref := strings.Join(strings.Fields(tc.in), " "); got != ref {
+			t.Errorf("oneLine(%q) = %q, strings.Fields gives %q", tc.in, got, ref)
+		}
+	}
+}
+
+// FuzzOneLine checks oneLine against strings.Fields on any input.
+func FuzzOneLine(f *testing.F) {
+	for _, s := range []string{"", " a  b ", "a\nb\r\n\tc", "x\u00a0y\u0085z\u3000", "\xff \xc3 \xe2\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := oneLine(s), strings.Join(strings.Fields(s), " "); got != want {
+			t.Fatalf("oneLine(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
