@@ -15,7 +15,8 @@ type Verdict int
 // unrecognised reply may come from an upstream that imported the record
 // and phrases success in a way no rule knows, an uncertain one from an
 // upstream whose own ILS may have stored it, and resending either would
-// import it again.
+// import it again. A failure whose rule is a Refusal is sent again only
+// up to Config.MaxRefusals times in a row.
 const (
 	// VerdictImported: the upstream says it stored the record.
 	VerdictImported Verdict = iota + 1
@@ -33,7 +34,7 @@ const (
 	VerdictUncertain
 )
 
-// String returns "imported", "failed" or "unrecognised".
+// String returns "imported", "failed", "unrecognised" or "uncertain".
 func (v Verdict) String() string {
 	switch v {
 	case VerdictImported:
@@ -66,6 +67,18 @@ type Rule struct {
 	// whatever went wrong, and only one that came after its 10-second
 	// HTTP timeout can hide a stored record. Zero: always uncertain.
 	UncertainAfter time.Duration
+	// Refusal, on a failure rule that is not Uncertain, says that a
+	// match is the ILS refusing the record on its own merits (it could
+	// not parse or import this record), not the upstream failing to take
+	// records (its ILS down, a login refused, a timeout): the same record
+	// will be refused again until someone corrects it or the ILS's
+	// settings. Config.MaxRefusals such replies in a row set the record
+	// aside (StateHeld) so that the records queued behind it go on. Mark
+	// a rule a Refusal only when its text is the ILS judging the record:
+	// an ILS that answers it to every record, for trouble of its own,
+	// has each record set aside in turn, out of order, instead of the
+	// queue waiting for it.
+	Refusal bool
 }
 
 // NewRule compiles expr into a Rule. It returns an error naming the rule
@@ -99,6 +112,11 @@ type Classification struct {
 	Verdict      Verdict
 	Rule         string // the deciding rule's Name, "empty" or "unrecognised"
 	SystemNumber string // the rule's "number" group, "" when none
+	// Refusal is true for a VerdictFailed whose rule is a Refusal: the
+	// ILS refused the record itself (see Rule.Refusal). An empty reply is
+	// never one here; the relay counts it as one from Evergreen's
+	// importer only (see Listener).
+	Refusal bool
 }
 
 // MaxClassifyBytes is how much of a reply Classify reads. Connexion
@@ -141,6 +159,7 @@ func (p *Patterns) ClassifyAfter(reply string, elapsed time.Duration) Classifica
 		if !r.Success && r.Uncertain && elapsed >= r.UncertainAfter {
 			c.Verdict = VerdictUncertain
 		}
+		c.Refusal = !r.Success && !r.Uncertain && r.Refusal
 		if r.Success {
 			c.Verdict = VerdictImported
 			if m := r.Match.FindStringSubmatchIndex(reply); m != nil {
@@ -185,8 +204,13 @@ const KohaHTTPTimeout = 10 * time.Second
 //     bug 38382, or its 10-second timeout, after which Koha may still
 //     store the record: uncertain when it came that late),
 //     "Invalid response" (Koha's answer was not XML), and
-//     "<error>.  Please contact administrator." (svc/import_bib refused
-//     the record). Each ends with a NUL.
+//     "<error>.  Please contact administrator." (svc/import_bib answered
+//     status "failed": "Batch create error" when it could not make its
+//     import batch, which is Koha's trouble, or else MARC::Record's own
+//     message: it could not read the record). Each ends with a NUL.
+//     Refusals of the record itself: "Bad request" (the relay always
+//     sends a record, so the daemon could not parse it) and the
+//     svc/import_bib errors other than "Batch create error".
 //   - FOLIO edge-connexion, MainVerticle (folio-org/edge-connexion):
 //     "Import ok\n\0" on success, "Error: " + the failure's message +
 //     "\n\0" otherwise: "access denied", "Bad format of localUser",
@@ -198,7 +222,13 @@ const KohaHTTPTimeout = 10 * time.Second
 //     the HTTP client's own: "Connection refused: host/addr:port", and
 //     "Connection was closed" (its 30-second idle timeout, or Okapi
 //     dropping the call), after which mod-copycat may still store the
-//     record: uncertain, as are a gateway's 502 and 504.
+//     record: uncertain, as are a gateway's 502 and 504. Refusals of the
+//     record itself: mod-copycat's 400 ("Incomplete/missing MARC
+//     record", marc4j's parse errors), 413 and 422. The login's own 400
+//     names /authn/login and is not one. Note that mod-copycat also
+//     answers 400 when its calls to FOLIO's data import fail, which
+//     edge-connexion does not pass on: such records are set aside one
+//     by one (new exports keep reporting the outage).
 //   - Evergreen, Open-ILS/src/support-scripts/marc_stream_importer.pl.in
 //     (evergreen-library-system/Evergreen, 2014 and later):
 //     "Successfully imported N bib records using merge profile 'P'\n"
@@ -209,7 +239,10 @@ const KohaHTTPTimeout = 10 * time.Second
 //     after the record (our NUL) as a second record that failed, so a
 //     success line wins over a failure line: the relay sends one record
 //     per connection. The 2008 version answers nothing (see
-//     Patterns.AcceptEmpty).
+//     Patterns.AcceptEmpty). "Failed to import" is Vandelay refusing the
+//     record: a refusal of the record itself; so is an empty reply, for
+//     a relay whose Listener is ListenerEvergreen (the record went alone,
+//     and Vandelay found nothing it could import in it).
 //   - Aleph's oclc_server: no source is public. Library staff pages say
 //     the status window shows that the record was "added", or "merged
 //     with" an existing record, with the bib system number
@@ -224,29 +257,37 @@ const KohaHTTPTimeout = 10 * time.Second
 // Our own receiver's error replies (gateway.DefaultErrorReply and the
 // receiver's templates) start with "Error:" and are failures too, so a
 // relay in front of another oclcbot works; the one that says the record
-// "may or may not have been saved" is uncertain.
+// "may or may not have been saved" is uncertain. Its default templates
+// answer a record it refuses on its merits (invalid MARC, an import
+// rule, a 035 target, a repeated export) "Not imported ... Nothing was
+// changed ...": a refusal of the record itself.
 var defaultRules = []struct {
 	name      string
 	success   bool
 	expr      string
 	uncertain bool
 	after     time.Duration
+	refusal   bool
 }{
 	// Errors that may hide a stored record, before the plain errors.
 	{name: "uncertain-error", expr: `\A\s*Error:[^\n]*(?:Connection was closed|Connection reset|[Tt]imeout period|timed out|(?:status code|returned status) 50[24]\b|may or may not)`, uncertain: true},
 	{name: "koha-unsuccessful", expr: `\A\s*Unsuccessful request\b`, uncertain: true, after: KohaHTTPTimeout},
-	// Specific failures: an ILS's own error wording.
+	// Specific failures: an ILS's own error wording; the refusals of
+	// the record itself before the other failures of the same receiver.
+	{name: "folio-refused", expr: `\A\s*Error:\s*(?:Response status code|/copycat/imports returned status) 4(?:00|13|22)\b`, refusal: true},
 	{name: "folio-error", expr: `\A\s*Error:`},
-	{name: "koha-bad-request", expr: `\A\s*Bad request\b`},
+	{name: "koha-bad-request", expr: `\A\s*Bad request\b`, refusal: true},
 	{name: "koha-unauthorized", expr: `\A\s*Unauthorized request\b`},
 	{name: "koha-invalid-response", expr: `\A\s*Invalid response\b`},
-	{name: "koha-error", expr: `Please contact administrator\.\s*\z`},
+	{name: "koha-batch-error", expr: `\A\s*Batch create error\b`},
+	{name: "koha-error", expr: `Please contact administrator\.\s*\z`, refusal: true},
+	{name: "oclcbot-refused", expr: `\A\s*Not imported\b[^\n]*\bNothing was changed\b`, refusal: true},
 	// Specific successes, which may contain any text (a merge profile's
 	// name, a URL), so they come before the generic error words.
 	{name: "koha-success", success: true, expr: `\A\s*Success\.(?:[^\n]*?biblio record number (?P<number>[0-9]+))?`},
 	{name: "folio-success", success: true, expr: `\A\s*Import ok\b`},
 	{name: "evergreen-success", success: true, expr: `(?m)^Successfully imported [1-9][0-9]* (?:bib |auth )?records?\b`},
-	{name: "evergreen-failed", expr: `(?m)^Failed to import [1-9][0-9]* (?:bib |auth )?records?\b`},
+	{name: "evergreen-failed", expr: `(?m)^Failed to import [1-9][0-9]* (?:bib |auth )?records?\b`, refusal: true},
 	// Generic error words, before the loose Aleph successes.
 	{name: "error", expr: `(?i)\b(?:error|errors|fail|failed|failure|rejected|refused|denied|invalid|unable|cannot|can't|could not|not (?:added|imported|loaded|saved|merged|stored))\b`},
 	{name: "aleph-merged", success: true, expr: `(?i)\bmerged (?:with|into)\b[ \t:]*(?:[A-Z]{3}[0-9]{2}[.-])?(?P<number>[0-9]+)?`},
@@ -260,7 +301,7 @@ func DefaultPatterns() *Patterns {
 	p := &Patterns{Rules: make([]Rule, 0, len(defaultRules))}
 	for _, d := range defaultRules {
 		p.Rules = append(p.Rules, Rule{Name: d.name, Match: regexp.MustCompile(d.expr), Success: d.success,
-			Uncertain: d.uncertain, UncertainAfter: d.after})
+			Uncertain: d.uncertain, UncertainAfter: d.after, Refusal: d.refusal})
 	}
 	return p
 }

@@ -34,11 +34,11 @@ func TestDefaultPatternsClassifyRealReplies(t *testing.T) {
 		{"folio: login refused", "Error: /authn/login returned status 400\n", VerdictFailed, "folio-error", "", 0},
 		{"folio: no api key", "Error: access denied\n", VerdictFailed, "folio-error", "", 0},
 		{"folio: batch", "Error: One record expected in OCLC Connexion request\n", VerdictFailed, "folio-error", "", 0},
-		{"folio: copycat refused", "Error: /copycat/imports returned status 400\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: copycat refused", "Error: /copycat/imports returned status 400\n", VerdictFailed, "folio-refused", "", 0},
 		{"folio: key store", "Error: Error retrieving password\n", VerdictFailed, "folio-error", "", 0},
 		{"folio: full login", "Error: Bad format of localUser\n", VerdictFailed, "folio-error", "", 0},
 		{"folio: login refused (refresh-token client)", "Error: Login failed. POST /authn/login for tenant 'diku' and username 'dikuuser' returned status 400: Bad Request\n", VerdictFailed, "folio-error", "", 0},
-		{"folio: copycat refused (ResponsePredicate)", "Error: Response status code 400 is not equal to 200: Bad request (bad MARC)\n", VerdictFailed, "folio-error", "", 0},
+		{"folio: copycat refused (ResponsePredicate)", "Error: Response status code 400 is not equal to 200: Bad request (bad MARC)\n", VerdictFailed, "folio-refused", "", 0},
 		{"folio: Okapi down", "Error: Connection refused: localhost/127.0.0.1:9130\n", VerdictFailed, "folio-error", "", 0},
 		{"folio: HTTP client idle timeout", "Error: Connection was closed\n", VerdictUncertain, "uncertain-error", "", 0},
 		{"folio: gateway timeout", "Error: Response status code 504 is not equal to 200: Gateway Timeout\n", VerdictUncertain, "uncertain-error", "", 0},
@@ -142,5 +142,72 @@ func TestUncertainRules(t *testing.T) {
 	}
 	if VerdictUncertain.String() != "uncertain" {
 		t.Errorf("String() = %q", VerdictUncertain.String())
+	}
+}
+
+// TestRefusalRules: which failures say the ILS refused the record itself
+// (set aside after MaxRefusals in a row) and which say the upstream or
+// the path failed (retried for as long as it takes). A false refusal
+// sets good records aside out of order; a missed one holds up the queue.
+func TestRefusalRules(t *testing.T) {
+	for _, tc := range []struct {
+		source  string
+		reply   string
+		refusal bool
+		rule    string
+	}{
+		// Koha: svc/import_bib's MARC::File::XML error, and the daemon's
+		// own "Bad MARC"; its other failures are Koha's or the login's.
+		{"koha: record not parsed by svc/import_bib", ":1: parser error : PCDATA invalid Char value 27\n at /usr/share/perl5/MARC/File/XML.pm line 449.\n.  Please contact administrator.", true, "koha-error"},
+		{"koha: bad MARC", "Bad request", true, "koha-bad-request"},
+		{"koha: no import batch", "Batch create error.  Please contact administrator.", false, "koha-batch-error"},
+		{"koha: Koha down", "Unsuccessful request", false, "koha-unsuccessful"},
+		{"koha: login", "Unauthorized request", false, "koha-unauthorized"},
+		{"koha: Koha's error page", "Invalid response", false, "koha-invalid-response"},
+		// FOLIO: mod-copycat's 400, 413, 422; not the login's 400, not
+		// an access or key problem, not Okapi down.
+		{"folio: copycat 400", "Error: Response status code 400 is not equal to 200\n", true, "folio-refused"},
+		{"folio: copycat 422", "Error: Response status code 422 is not equal to 200: Unprocessable Entity\n", true, "folio-refused"},
+		{"folio 1.0: copycat 400", "Error: /copycat/imports returned status 400\n", true, "folio-refused"},
+		{"folio: copycat 401", "Error: Response status code 401 is not equal to 200\n", false, "folio-error"},
+		{"folio: copycat 500", "Error: Response status code 500 is not equal to 200\n", false, "folio-error"},
+		{"folio: login 400", "Error: Login failed. POST /authn/login for tenant 'diku' and username 'dikuuser' returned status 400: Bad Request\n", false, "folio-error"},
+		{"folio 1.0: login 400", "Error: /authn/login returned status 400\n", false, "folio-error"},
+		{"folio: Okapi down", "Error: Connection refused: localhost/127.0.0.1:9130\n", false, "folio-error"},
+		{"folio: access denied", "Error: access denied\n", false, "folio-error"},
+		// Evergreen: Vandelay failed to import it.
+		{"evergreen: failed", "Failed to import 1 bib records\n", true, "evergreen-failed"},
+		{"evergreen 2010: failed", "Failed to import 1 records\n", true, "evergreen-failed"},
+		// Another oclcbot: its default templates for a refused record.
+		{"oclcbot: invalid MARC", "Not imported: the record is not valid MARC: leader too short. Nothing was changed in the catalog. Validate the record in Connexion, correct it and export it again; if Connexion finds nothing wrong, tell your systems office.", true, "oclcbot-refused"},
+		{"oclcbot: target not found", "Not imported (OCLC #12345): your 035 (HVD01)123 names a local record that does not exist. Nothing was changed in the catalog. Check the system number in that 035 (or delete the 035 to add a new record) and export again.", true, "oclcbot-refused"},
+		{"oclcbot: repeated export", "Not imported: this record (OCLC #12345) was already received at 10:42. Nothing was changed. Do not export this record again.", true, "oclcbot-refused"},
+		{"oclcbot: its catalog failed", "Not imported (OCLC #12345): the catalog could not save it. Nothing was saved. The systems office has been notified; export the record again when they announce that the problem is solved.", false, "error"},
+		{"oclcbot: busy", "Error: the server is busy. Nothing was imported. Please try again in a minute.\n", false, "folio-error"},
+		// Aleph: no public wording of a refusal.
+		{"aleph: error", "Error - more than one match; record not added", false, "error"},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			c := DefaultPatterns().ClassifyAfter(tc.reply, 50*time.Millisecond)
+			if c.Rule != tc.rule || c.Refusal != tc.refusal || c.Verdict != VerdictFailed {
+				t.Errorf("ClassifyAfter(%q) = %v/%s refusal %v; want failed/%s refusal %v", tc.reply, c.Verdict, c.Rule, c.Refusal, tc.rule, tc.refusal)
+			}
+		})
+	}
+	// Only failures are refusals: an uncertain reply never is, even
+	// from a rule marked one.
+	r, err := NewRule("slow-refusal", false, `^Refused`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Refusal, r.Uncertain = true, true
+	p := &Patterns{Rules: []Rule{r}}
+	if c := p.Classify("Refused"); c.Verdict != VerdictUncertain || c.Refusal {
+		t.Errorf("uncertain rule marked Refusal: %+v, want uncertain and no refusal", c)
+	}
+	for _, reply := range []string{"", "Thank you", "Import ok\n", "Error: Connection was closed\n"} {
+		if c := DefaultPatterns().Classify(reply); c.Refusal {
+			t.Errorf("Classify(%q) = %+v: not a refusal", reply, c)
+		}
 	}
 }

@@ -192,6 +192,12 @@ func (r *Relay) settleDirect(e *newEntry, a attempt, start time.Time) receiver.R
 	switch a.outcome {
 	case failed:
 		e.state, e.next = StateQueued, r.now().Add(delay)
+		if a.refusal {
+			e.refusals = 1
+			if r.holdsAt(e.refusals) {
+				e.state, e.next = StateHeld, time.Time{}
+			}
+		}
 	case abandoned:
 		e.state, e.next, e.attempts = StateQueued, r.now(), 0
 	default:
@@ -209,15 +215,24 @@ func (r *Relay) queued(e *newEntry, start time.Time, why, upstream string) recei
 	if err != nil {
 		return r.storageFailure(e, err, start, e.state == StateUncertain)
 	}
-	if e.state == StateQueued || e.state == StateSending {
+	if e.state != StateUncertain {
 		r.own(id, e.fwd)
 	}
 	r.notify()
 	r.log.Warn("record queued", slog.Int64("queue_id", id), slog.String("state", string(e.state)),
 		slog.String("oclc", e.oclc), slog.String("cause", e.cause), slog.String("why", why))
 	detail := fmt.Sprintf("%s; kept as relay queue item %d, delivered automatically and in order when %s takes records again", why, id, r.cfg.Upstream)
-	if e.state == StateUncertain {
+	switch e.state {
+	case StateUncertain:
 		detail = fmt.Sprintf("%s; kept as relay queue item %d, marked uncertain: check the ILS, then retry or drop it (oclcbot queue)", why, id)
+	case StateHeld:
+		r.logHeld(id, e.oclc, e.refusals, attempt{reply: e.reply, err: e.lastError})
+		detail = fmt.Sprintf("%s; kept as relay queue item %d and set aside, as the upstream refused the record itself: correct it, then retry it or drop it (oclcbot queue)", why, id)
+	case StateQueued:
+		if e.refusals > 0 && r.cfg.MaxRefusals > 0 {
+			detail = fmt.Sprintf("%s; kept as relay queue item %d and tried again; if %s refuses it %d times in a row it is set aside, so that the records behind it go on",
+				why, id, r.cfg.Upstream, r.cfg.MaxRefusals)
+		}
 	}
 	return r.queuedResult(id, e, start, detail, upstream)
 }
@@ -272,9 +287,10 @@ func (r *Relay) own(id int64, f forward) {
 	}
 }
 
-// disown forgets an entry's login once it no longer waits for delivery.
+// disown forgets an entry's login once it no longer waits for delivery
+// (a held entry keeps it, for a retry).
 func (r *Relay) disown(id int64, state State) {
-	if state == StateQueued || state == StateSending {
+	if state == StateQueued || state == StateSending || state == StateHeld {
 		return
 	}
 	r.mu.Lock()

@@ -6,9 +6,10 @@ import (
 )
 
 // FuzzClassify feeds the reply classifier arbitrary upstream bytes. It
-// must never panic, must be deterministic, and must keep the rules' one
-// safety promise: nothing that looks like an error or nothing at all is
-// taken for an import, and a system number is always text of the reply.
+// must never panic, must be deterministic, and must keep the rules'
+// safety promises: nothing that looks like an error or nothing at all is
+// taken for an import, a system number is always text of the reply, and
+// only a definite failure is a refusal of the record itself.
 func FuzzClassify(f *testing.F) {
 	for _, s := range []string{
 		"Success.  Batch number 17 - biblio record number 4242 added to Koha.\n\nhttp://x/?biblionumber=4242",
@@ -18,6 +19,8 @@ func FuzzClassify(f *testing.F) {
 		"Import ok\n", "Error: /authn/login returned status 400\n",
 		"Successfully imported 1 records using merge profile 'P'\n", "Failed to import 1 records\n",
 		"Input docx merged into ABC01.000271652", "New record 000123456 added", "",
+		"Batch create error.  Please contact administrator.", "Error: Response status code 400 is not equal to 200\n",
+		"Not imported: x. Nothing was changed in the catalog.",
 		"\x00\xff\xfe", "added\nerror", strings.Repeat("9", 300) + " added",
 	} {
 		f.Add(s)
@@ -50,6 +53,11 @@ func FuzzClassify(f *testing.F) {
 		}
 		if c.SystemNumber != "" && (c.Verdict != VerdictImported || !strings.Contains(reply, c.SystemNumber)) {
 			t.Fatalf("system number %q from %q (%v)", c.SystemNumber, reply, c.Verdict)
+		}
+		// Only a definite failure is a refusal of the record itself: an
+		// empty reply or an uncertain one never sets a record aside.
+		if c.Refusal && (c.Verdict != VerdictFailed || strings.TrimSpace(reply) == "") {
+			t.Fatalf("refusal %+v from %q", c, reply)
 		}
 	})
 }

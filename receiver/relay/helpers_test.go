@@ -167,8 +167,7 @@ func entry(t testing.TB, r *Relay, id int64) Entry {
 
 func listAll(t testing.TB, r *Relay) []Entry {
 	t.Helper()
-	es, err := r.List(context.Background(), ListOptions{
-		States: []State{StateQueued, StateSending, StateUncertain, StateDelivered, StateDropped}, Limit: -1})
+	es, err := r.List(context.Background(), ListOptions{States: States(), Limit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,9 @@ import (
 //     MARCXML and imports nothing, so the relay sends the record alone:
 //     no U, A or P field, whatever the cataloger sent, and Credentials
 //     are refused. It has no authentication. Probe default ProbeConnect.
+//     Its empty reply then means that Vandelay found nothing it could
+//     import in the record: a refusal of the record itself (see
+//     Rule.Refusal and Config.MaxRefusals), as is "Failed to import".
 //   - ListenerAleph, Ex Libris Aleph's oclc_server: no public source;
 //     Probe default ProbeConnect.
 //   - ListenerOCLCBot, another oclcbot: Probe default ProbeHTTP.

@@ -17,9 +17,12 @@ import (
 // While the upstream fails, attempts are spaced by exponential backoff
 // with jitter (InitialBackoff doubling up to MaxBackoff), and after a
 // failure the upstream is probed (RoundTrip, which imports nothing)
-// before another record is risked on it. Run wakes at once when a
-// record is queued or Retry is called in this process, and every
-// PollEvery to see changes another process (oclcbot queue retry) made.
+// before another record is risked on it. A record the upstream refuses
+// on its merits MaxRefusals times in a row is set aside (StateHeld), and
+// the records behind it go on; uncertain and held records are skipped.
+// Run wakes at once when a record is queued or Retry is called in this
+// process, and every PollEvery to see changes another process (oclcbot
+// queue retry) made.
 //
 // When it starts, Run settles the rows an earlier process left in state
 // sending: that process may have delivered them before it stopped, so
@@ -158,7 +161,7 @@ func (r *Relay) recoverSending(ctx context.Context) error {
 	}
 	var n int64
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE relay_queue SET state = ?, next_attempt_ns = ?,
+		res, err := tx.Exec(`UPDATE relay_queue SET state = ?, next_attempt_ns = ?, refusals = 0,
 			last_error = 'oclcbot stopped while sending it; the upstream may have imported it'
 			WHERE queue = ? AND state = 'sending' AND owner <> ?`, string(to), db.TimeNS(r.now()), r.queue, r.instance)
 		if err != nil {
@@ -213,7 +216,8 @@ func (r *Relay) housekeeping(ctx context.Context) {
 		cutoff := db.TimeNS(r.now().Add(-r.cfg.Retention))
 		err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 			_, err := tx.Exec(`DELETE FROM relay_queue WHERE id IN (SELECT id FROM relay_queue
-				WHERE queue = ? AND state IN ('delivered', 'dropped') AND done_ns <> 0 AND done_ns < ? AND (logged = 1 OR ?) LIMIT 2000)`,
+				WHERE queue = ? AND state IN ('delivered', 'dropped') AND done_ns <> 0 AND done_ns < ?
+				AND ((logged = 1 AND holds_logged >= holds) OR ?) LIMIT 2000)`,
 				r.queue, cutoff, r.cfg.Log == nil)
 			return err
 		})
@@ -224,8 +228,8 @@ func (r *Relay) housekeeping(ctx context.Context) {
 }
 
 // forgetSettledCreds drops cataloger logins kept for entries that no
-// longer wait for delivery (settled by another process: dropped or
-// retried by oclcbot queue, or recovered as uncertain).
+// longer wait for delivery or a retry (settled by another process:
+// dropped by oclcbot queue, or recovered as uncertain).
 func (r *Relay) forgetSettledCreds(ctx context.Context) {
 	r.mu.Lock()
 	n := len(r.creds)
@@ -234,7 +238,7 @@ func (r *Relay) forgetSettledCreds(ctx context.Context) {
 		return
 	}
 	rows, err := r.cfg.DB.Reader().QueryContext(ctx,
-		`SELECT id FROM relay_queue WHERE queue = ? AND state IN ('queued', 'sending')`, r.queue)
+		`SELECT id FROM relay_queue WHERE queue = ? AND state IN ('queued', 'sending', 'held')`, r.queue)
 	if err != nil {
 		return
 	}

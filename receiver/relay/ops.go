@@ -34,12 +34,19 @@ type Entry struct {
 	SystemNumber string    // the upstream's record number, when its reply named it
 	Done         time.Time // when delivered or dropped
 	DropReason   string
+	// Refusals counts the upstream's refusals of the record itself in a
+	// row (Rule.Refusal); MaxRefusals of them set it aside (StateHeld),
+	// and a retry starts the count again.
+	Refusals int
+	// Held is when the entry was last set aside (zero when never); it
+	// stays when the entry is retried.
+	Held time.Time
 }
 
 // ListOptions selects entries for List.
 type ListOptions struct {
 	// States selects entries in these states; none means the entries
-	// still needing something (queued, sending, uncertain).
+	// still needing something (queued, sending, uncertain, held).
 	States []State
 	// AfterID pages forward: only entries with a larger ID.
 	AfterID int64
@@ -50,13 +57,13 @@ type ListOptions struct {
 
 const entryColumns = `id, state, cause, attempts, last_error, last_attempt_ns, next_attempt_ns, oclc, title,
 	user_name, remote_addr, received_ns, queued_ns, request_id, record_index, length(record), upstream_reply,
-	system_number, done_ns, drop_reason`
+	system_number, done_ns, drop_reason, refusals, held_ns`
 
 // List returns this relay's queue entries in queue order (oldest first).
 func (r *Relay) List(ctx context.Context, opt ListOptions) ([]Entry, error) {
 	states := opt.States
 	if len(states) == 0 {
-		states = []State{StateQueued, StateSending, StateUncertain}
+		states = []State{StateQueued, StateSending, StateUncertain, StateHeld}
 	}
 	args := []any{r.queue, opt.AfterID}
 	marks := make([]string, len(states))
@@ -129,30 +136,37 @@ func (r *Relay) Record(ctx context.Context, id int64) ([]byte, error) {
 func scanEntry(rows *sql.Rows) (Entry, error) {
 	var e Entry
 	var state string
-	var lastAttempt, next, received, queued, done, reqID int64
+	var lastAttempt, next, received, queued, done, reqID, held int64
 	err := rows.Scan(&e.ID, &state, &e.Cause, &e.Attempts, &e.LastError, &lastAttempt, &next, &e.OCLCNumber, &e.Title,
 		&e.User, &e.RemoteAddr, &received, &queued, &reqID, &e.RecordIndex, &e.Bytes, &e.Upstream,
-		&e.SystemNumber, &done, &e.DropReason)
+		&e.SystemNumber, &done, &e.DropReason, &e.Refusals, &held)
 	e.State = State(state)
 	e.LastAttempt, e.NextAttempt, e.Received, e.Queued, e.Done = db.NSTime(lastAttempt), db.NSTime(next), db.NSTime(received), db.NSTime(queued), db.NSTime(done)
+	e.Held = db.NSTime(held)
 	e.RequestID = uint64(reqID)
 	return e, err
 }
 
 // Retry makes entries due now and wakes Run (in this process; a Run in
 // another process sees it within its PollEvery). With no ids it retries
-// every queued entry; uncertain entries are retried only when named,
-// because the upstream may already have them: name one after checking
-// the ILS. Retrying also resets the backoff. It returns how many entries
-// it made due, and for each id that could not be retried an error
-// wrapping ErrNotFound or ErrWrongState (joined).
+// every queued and every held entry (held ones were refused, so the
+// upstream does not have them); uncertain entries are retried only when
+// named, because the upstream may already have them: name one after
+// checking the ILS. A retried held entry goes back into the queue in its
+// original place, ahead of the records queued after it, and gets
+// MaxRefusals more tries. Retrying also resets the backoff. It returns
+// how many entries it made due, and for each id that could not be
+// retried an error wrapping ErrNotFound or ErrWrongState (joined).
 func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {
 	now := db.TimeNS(r.now())
 	var n int64
 	var errs []error
+	// A held entry starts a new run of refusals; a queued one keeps its
+	// count (retrying it only says "now").
+	const set = `state = 'queued', next_attempt_ns = ?, refusals = CASE WHEN state = 'held' THEN 0 ELSE refusals END`
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		if len(ids) == 0 {
-			res, err := tx.Exec(`UPDATE relay_queue SET next_attempt_ns = ? WHERE queue = ? AND state = 'queued'`, now, r.queue)
+			res, err := tx.Exec(`UPDATE relay_queue SET `+set+` WHERE queue = ? AND state IN ('queued', 'held')`, now, r.queue)
 			if err != nil {
 				return err
 			}
@@ -160,8 +174,8 @@ func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			res, err := tx.Exec(`UPDATE relay_queue SET state = 'queued', next_attempt_ns = ?
-				WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain')`, now, id, r.queue)
+			res, err := tx.Exec(`UPDATE relay_queue SET `+set+`
+				WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain', 'held')`, now, id, r.queue)
 			if err != nil {
 				return err
 			}
@@ -187,9 +201,9 @@ func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {
 // Drop removes entry id from delivery, keeping it (state dropped, with
 // reason and time) for the record: it was never delivered and must be
 // exported again, which the export log notes for the incident's SOLVED
-// notice. Only queued and uncertain entries can be dropped; an entry
-// being sent now cannot (try again when its attempt ends). reason is
-// required.
+// notice. Only queued, uncertain and held entries can be dropped; an
+// entry being sent now cannot (try again when its attempt ends). reason
+// is required.
 func (r *Relay) Drop(ctx context.Context, id int64, reason string) error {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
@@ -198,7 +212,7 @@ func (r *Relay) Drop(ctx context.Context, id int64, reason string) error {
 	var opErr error
 	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE relay_queue SET state = 'dropped', done_ns = ?, drop_reason = ?
-			WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain')`, db.TimeNS(r.now()), reason, id, r.queue)
+			WHERE id = ? AND queue = ? AND state IN ('queued', 'uncertain', 'held')`, db.TimeNS(r.now()), reason, id, r.queue)
 		if err != nil {
 			return err
 		}
@@ -243,7 +257,8 @@ func (r *Relay) stateError(tx *sql.Tx, id int64, op string) error {
 type Stats struct {
 	Waiting     int           // queued or sending: will be delivered
 	Sending     int           // of which being sent now or awaiting a late reply
-	Uncertain   int           // waiting for an operator
+	Uncertain   int           // waiting for an operator: the upstream may have them
+	Held        int           // waiting for an operator: the upstream refused them (set aside)
 	Oldest      time.Time     // when the oldest waiting record was exported (zero when none)
 	OldestAge   time.Duration // Now minus Oldest
 	NextAttempt time.Time     // when the oldest waiting record is tried next
@@ -259,10 +274,11 @@ func (r *Relay) Stats(ctx context.Context) (Stats, error) {
 		(SELECT COUNT(*) FROM relay_queue WHERE queue = ?1 AND state IN ('queued', 'sending')),
 		(SELECT COUNT(*) FROM relay_queue WHERE queue = ?1 AND state = 'sending'),
 		(SELECT COUNT(*) FROM relay_queue WHERE queue = ?1 AND state = 'uncertain'),
+		(SELECT COUNT(*) FROM relay_queue WHERE queue = ?1 AND state = 'held'),
 		h.received_ns, h.next_attempt_ns, h.last_error
 		FROM (SELECT 1) LEFT JOIN (SELECT received_ns, next_attempt_ns, last_error FROM relay_queue
 			WHERE queue = ?1 AND state IN ('queued', 'sending') ORDER BY id LIMIT 1) h`, r.queue).
-		Scan(&s.Waiting, &s.Sending, &s.Uncertain, &oldest, &next, &lastErr)
+		Scan(&s.Waiting, &s.Sending, &s.Uncertain, &s.Held, &oldest, &next, &lastErr)
 	if err != nil {
 		return Stats{}, fmt.Errorf("relay: queue stats: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/oclcbot/oclcbot/db"
@@ -14,15 +15,23 @@ import (
 type State string
 
 // States. queued and sending entries wait for delivery and keep newer
-// records behind them; uncertain ones wait for an operator; delivered
-// and dropped ones are history.
+// records behind them; uncertain and held ones wait for an operator and
+// do not hold up the records behind them; delivered and dropped ones are
+// history.
 const (
 	StateQueued    State = "queued"    // waiting for (re)delivery
 	StateSending   State = "sending"   // on its way to the upstream now, or waiting for a late reply
 	StateUncertain State = "uncertain" // the upstream may or may not have it: an operator decides
+	StateHeld      State = "held"      // the upstream refused the record itself Config.MaxRefusals times in a row: set aside for an operator (see the package comment)
 	StateDelivered State = "delivered" // the upstream said it imported it
 	StateDropped   State = "dropped"   // an operator removed it; it must be exported again
 )
+
+// States returns every State, in the order of a record's life, for
+// listings and flag values (oclcbot queue list --state).
+func States() []State {
+	return []State{StateQueued, StateSending, StateUncertain, StateHeld, StateDelivered, StateDropped}
+}
 
 // newEntry is a record being put into the queue.
 type newEntry struct {
@@ -38,6 +47,7 @@ type newEntry struct {
 	record      []byte
 	cause       string
 	attempts    int
+	refusals    int // consecutive refusals of the record itself so far
 	lastError   string
 	lastAttempt time.Time
 	next        time.Time
@@ -55,14 +65,19 @@ func (r *Relay) insert(e *newEntry) (int64, error) {
 		fwdUser, fwdLocal = "", ""
 	}
 	var id int64
+	var heldNS, holds int64
+	if e.state == StateHeld {
+		heldNS, holds = db.TimeNS(r.now()), 1
+	}
 	err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO relay_queue (queue, state, request_id, record_index, received_ns, queued_ns,
 			remote_addr, user_name, fwd_user, fwd_local_user, oclc, title, hash, record, cause,
-			attempts, last_error, last_attempt_ns, next_attempt_ns, upstream_reply, owner)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			attempts, last_error, last_attempt_ns, next_attempt_ns, upstream_reply, owner, refusals, held_ns, holds)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.queue, string(e.state), int64(e.requestID), e.index, db.TimeNS(e.received), db.TimeNS(r.now()),
 			e.remote, e.user, fwdUser, fwdLocal, e.oclc, e.title, e.hash, e.record, e.cause,
-			e.attempts, e.lastError, db.TimeNS(e.lastAttempt), db.TimeNS(e.next), e.reply, r.instance)
+			e.attempts, e.lastError, db.TimeNS(e.lastAttempt), db.TimeNS(e.next), e.reply, r.instance,
+			e.refusals, heldNS, holds)
 		if err != nil {
 			return err
 		}
@@ -149,7 +164,8 @@ func (r *Relay) transition(id int64, from, to State, set string, args ...any) (b
 }
 
 // settle records the result of an attempt on a sending entry: delivered,
-// back to queued (with the time of the next attempt), or uncertain.
+// back to queued (with the time of the next attempt), held (the
+// MaxRefusals-th refusal of the record itself in a row), or uncertain.
 func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 	now := r.now()
 	switch a.outcome {
@@ -178,13 +194,11 @@ func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 			return "", fmt.Errorf("relay: queue entry %d delivered but no longer sending: %w", id, ErrWrongState)
 		}
 		return StateDelivered, nil
-	case failed, abandoned:
-		attempts := "attempts + 1"
-		if a.outcome == abandoned {
-			attempts = "attempts"
-		}
+	case failed:
+		return r.settleFailed(id, a, now, next)
+	case abandoned: // nothing happened: not an attempt, and no refusal
 		_, err := r.transition(id, StateSending, StateQueued,
-			`attempts = `+attempts+`, last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?`,
+			`last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?`,
 			db.TimeNS(now), db.TimeNS(next), a.err, a.reply)
 		return StateQueued, err
 	default: // uncertain, or unsendable (a bug: set it aside rather than block the queue)
@@ -193,8 +207,67 @@ func (r *Relay) settle(id int64, a attempt, next time.Time) (State, error) {
 			to = StateQueued
 		}
 		_, err := r.transition(id, StateSending, to,
-			`attempts = attempts + 1, last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?`,
+			`attempts = attempts + 1, last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?, refusals = 0`,
 			db.TimeNS(now), db.TimeNS(next), a.err, a.reply)
 		return to, err
 	}
+}
+
+// settleFailed records a failed attempt on a sending entry: it goes back
+// to queued, or, when it is the MaxRefusals-th refusal of the record
+// itself in a row, it is held. Any other failure (the upstream down, a
+// login refused) ends the run of refusals.
+func (r *Relay) settleFailed(id int64, a attempt, now, next time.Time) (State, error) {
+	to := StateQueued
+	var refusals int
+	var oclc string
+	err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+		err := tx.QueryRow(`SELECT refusals, oclc FROM relay_queue WHERE id = ? AND queue = ? AND state = 'sending'`,
+			id, r.queue).Scan(&refusals, &oclc)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // dropped or settled meanwhile, as transition would find
+		}
+		if err != nil {
+			return err
+		}
+		if a.refusal {
+			refusals++
+		} else {
+			refusals = 0
+		}
+		if a.refusal && r.holdsAt(refusals) {
+			to = StateHeld
+			_, err = tx.Exec(`UPDATE relay_queue SET state = 'held', attempts = attempts + 1, refusals = refusals + 1,
+				last_attempt_ns = ?, next_attempt_ns = 0, last_error = ?, upstream_reply = ?, held_ns = ?, holds = holds + 1
+				WHERE id = ?`, db.TimeNS(now), a.err, a.reply, db.TimeNS(now), id)
+			return err
+		}
+		_, err = tx.Exec(`UPDATE relay_queue SET state = 'queued', attempts = attempts + 1,
+			refusals = CASE WHEN ? THEN refusals + 1 ELSE 0 END,
+			last_attempt_ns = ?, next_attempt_ns = ?, last_error = ?, upstream_reply = ?
+			WHERE id = ?`, a.refusal, db.TimeNS(now), db.TimeNS(next), a.err, a.reply, id)
+		return err
+	})
+	if err != nil {
+		// As transition's callers: the entry is still sending, and
+		// waits for delivery.
+		return StateQueued, fmt.Errorf("relay: queue entry %d sending -> %s: %w", id, to, err)
+	}
+	if to == StateHeld {
+		r.logHeld(id, oclc, refusals, a)
+	}
+	return to, nil
+}
+
+// holdsAt reports whether a record refused this many times in a row is
+// set aside.
+func (r *Relay) holdsAt(refusals int) bool {
+	return r.cfg.MaxRefusals > 0 && refusals >= r.cfg.MaxRefusals
+}
+
+// logHeld reports a record set aside.
+func (r *Relay) logHeld(id int64, oclc string, refusals int, a attempt) {
+	r.log.Warn("the upstream refused a record on its merits; it is set aside and the records behind it go on: correct it and retry it, or drop it",
+		slog.Int64("queue_id", id), slog.String("oclc", oclc), slog.Int("refusals", refusals),
+		slog.String("reply", clipReply(a.reply)), slog.String("err", a.err))
 }

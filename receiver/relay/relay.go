@@ -59,6 +59,43 @@
 // attempts. A relay closed while a late reply is still awaited also
 // leaves that row uncertain.
 //
+// # Records the upstream refuses
+//
+// Some failures are about the record, not the upstream: Koha's
+// svc/import_bib could not read it ("... Please contact
+// administrator."), FOLIO's mod-copycat answered 400, Evergreen's
+// Vandelay failed to import it or found nothing to import, another
+// oclcbot refused it (see Rule.Refusal and DefaultPatterns). Retrying
+// such a record in place would hold up every record behind it until an
+// operator dropped it, so after Config.MaxRefusals (default 3) such
+// refusals of the same record in a row, counting the first forwarding,
+// the record is set aside: state held. Run skips held records and
+// delivers the records behind them, in order; the export log gets a
+// failed attempt of class record (cause upstream-error, the upstream's
+// reply in Upstream) that follows the record's queued attempt: a
+// failure of that record, not of the path, which never counts toward an
+// incident; the relay logs a warning with the OCLC number and the reply; and the queue
+// listing shows it. An operator corrects it (in Connexion, or the ILS's
+// settings) and retries it (oclcbot queue retry ID; it gets
+// MaxRefusals more tries), or drops it (it must then be exported
+// again). A re-export of a held record is forwarded, not refused as a
+// repeat: it never reached the ILS.
+//
+// Only refusals count: a connection refused or closed, a timeout, an
+// error that says the upstream (not the record) failed, and an
+// uncertain or unrecognised reply end the run of refusals and never set
+// a record aside. A held record gives up its place: the cataloger was
+// told it was queued, and the records exported after it reach the ILS
+// before it. Retried, it goes ahead of every record still queued after
+// it, but if a later export of the same record was delivered meanwhile,
+// delivering the held one would overlay that later version: check the
+// ILS before retrying. An upstream whose refusals are in fact its own
+// trouble (mod-copycat also answers 400 when FOLIO's data import
+// fails) has its records set aside one by one rather than the queue
+// stopping; the exports that keep arriving are still queued as system
+// failures, so the outage is reported, and oclcbot queue retry without
+// IDs puts the held records back in the queue once it is fixed.
+//
 // After a failure Run probes the upstream (RoundTrip, which imports
 // nothing) before risking the next record on it. With ProbeEmpty or
 // ProbeHTTP a hung upstream fails that probe, so it costs one uncertain
@@ -115,6 +152,9 @@ const (
 	DefaultPollEvery = 5 * time.Second
 	// DefaultRetention is how long delivered and dropped rows are kept.
 	DefaultRetention = 180 * 24 * time.Hour
+	// DefaultMaxRefusals is how many refusals of a record itself in a
+	// row set it aside (see Config.MaxRefusals).
+	DefaultMaxRefusals = 3
 )
 
 // Errors.
@@ -209,9 +249,10 @@ func publicPart(a string) string {
 
 // ExportLog is the part of the export log (*exportlog.Log) the relay
 // uses: it appends an OutcomeDelivered attempt when a queued record
-// reaches the upstream (and an OutcomeFailed one with CauseDropped when an
-// operator drops it), and lists OutcomeQueued attempts to find the one
-// that event follows.
+// reaches the upstream, an OutcomeFailed one of ClassRecord with
+// CauseUpstreamError when the upstream's refusals set it aside (held),
+// and one with CauseDropped when an operator drops it; and it lists
+// OutcomeQueued attempts to find the one each event follows.
 type ExportLog interface {
 	Append(ctx context.Context, attempts ...*exportlog.Attempt) error
 	List(ctx context.Context, f exportlog.Filter) ([]*exportlog.Attempt, error)
@@ -258,6 +299,14 @@ type Config struct {
 	// Name() ("upstream:HOST:PORT"). Set it to keep a queue when the
 	// upstream's address changes.
 	QueueName string
+	// MaxRefusals is how many times in a row the upstream may refuse a
+	// record on its own merits (a reply matching a Rule.Refusal, or
+	// Evergreen's empty reply) before the record is set aside (StateHeld)
+	// so that the records behind it go on; see the package comment. The
+	// first forwarding counts. 0 means DefaultMaxRefusals; negative
+	// means never: a refused record is retried with backoff, holding up
+	// the queue, until the upstream takes it or an operator drops it.
+	MaxRefusals int
 
 	ConnectTimeout time.Duration // default DefaultConnectTimeout
 	ReplyTimeout   time.Duration // default DefaultReplyTimeout
@@ -412,6 +461,9 @@ func (cfg *Config) fill() error {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.MaxRefusals == 0 {
+		cfg.MaxRefusals = DefaultMaxRefusals
+	}
 	cfg.LateReplyLimit = max(cfg.LateReplyLimit, cfg.ReplyTimeout)
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.InitialBackoff)
 	if cfg.Now == nil {
@@ -472,12 +524,14 @@ func (r *Relay) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open relay: %w", err)
 	}
-	// A queued record an operator dropped was never delivered: exporting
-	// it again is what the cataloger must do, so it does not count.
+	// A queued record an operator dropped, or one set aside because the
+	// upstream refused it, was never delivered: exporting it again is
+	// what the cataloger must do (perhaps after correcting it), so it
+	// does not count.
 	r.seenStmt, err = r.cfg.DB.Reader().PrepareContext(ctx, `SELECT s.time_ns, s.system_number FROM relay_seen s
 		LEFT JOIN relay_queue q ON q.id = s.queue_id
 		WHERE s.queue = ? AND s.hash = ? AND s.oclc = ? AND s.time_ns >= ?
-		  AND (s.queue_id IS NULL OR q.state <> 'dropped')
+		  AND (s.queue_id IS NULL OR q.state NOT IN ('dropped', 'held'))
 		ORDER BY s.time_ns DESC LIMIT 1`)
 	if err != nil {
 		r.pendingStmt.Close()
@@ -546,7 +600,7 @@ func (r *Relay) backoffLocked() time.Duration {
 // will not deliver.
 func (r *Relay) warnOtherQueues(ctx context.Context) {
 	rows, err := r.cfg.DB.Reader().QueryContext(ctx,
-		`SELECT queue, COUNT(*) FROM relay_queue WHERE queue <> ? AND state IN ('queued', 'sending', 'uncertain') GROUP BY queue`, r.queue)
+		`SELECT queue, COUNT(*) FROM relay_queue WHERE queue <> ? AND state IN ('queued', 'sending', 'uncertain', 'held') GROUP BY queue`, r.queue)
 	if err != nil {
 		r.log.Warn("cannot look for other relay queues", slog.Any("err", err))
 		return

@@ -31,6 +31,9 @@ type attempt struct {
 	sysno    string // the upstream's record number, when its reply names it
 	elapsed  time.Duration
 	complete bool // reply ended by its NUL
+	// refusal: a failed attempt whose reply says the ILS refused the
+	// record itself (Rule.Refusal); never set for any other outcome.
+	refusal bool
 }
 
 // promptClose bounds how soon after the relay starts sending a listener
@@ -124,9 +127,18 @@ func (r *Relay) classify(reply string, elapsed time.Duration) attempt {
 	case VerdictFailed:
 		a.outcome = failed
 		a.cause = exportlog.CauseUpstreamError
-		if c.Rule == "empty" {
+		a.refusal = c.Refusal
+		switch {
+		case c.Rule == "empty" && r.cfg.Listener == ListenerEvergreen:
+			// The record went alone: Vandelay found nothing in it that
+			// it could import.
+			a.refusal = true
+			a.err = "the upstream sent an empty reply: it imported nothing from the record"
+		case c.Rule == "empty":
 			a.err = "the upstream sent an empty reply"
-		} else {
+		case c.Refusal:
+			a.err = fmt.Sprintf("the upstream refused the record (rule %s): %s", c.Rule, firstLine(reply))
+		default:
 			a.err = fmt.Sprintf("the upstream answered with an error (rule %s): %s", c.Rule, firstLine(reply))
 		}
 	case VerdictUncertain:
@@ -149,6 +161,16 @@ func firstLine(s string) string {
 	}
 	if len(s) > 200 {
 		s = s[:200] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// clipReply is an upstream reply for the logs: trimmed, quoted, at most
+// 500 bytes of it (an error reply's second line may say what was wrong).
+func clipReply(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 500 {
+		s = s[:500] + "..."
 	}
 	return fmt.Sprintf("%q", s)
 }

@@ -41,6 +41,8 @@ func (f *fakeILS) serveKoha(g *generation, c net.Conn) {
 		answer(c, f.successReply(n))
 	case storedNo:
 		answer(c, f.errorReply())
+	case storedRefused:
+		answer(c, f.refusalReply())
 	case storedDown:
 		answer(c, f.downReply())
 	case storedLater:
@@ -229,6 +231,8 @@ func (f *fakeILS) folioImport(g *generation, k knobs, rec []byte, login ilsLogin
 		return "Import ok\n"
 	case storedNo:
 		return f.errorReply()
+	case storedRefused:
+		return f.refusalReply()
 	case storedDown:
 		return f.downReply()
 	}
@@ -373,6 +377,8 @@ func (f *fakeILS) serveEvergreen(g *generation, c net.Conn) {
 		answer(c, f.successReply(0))
 	case storedNo:
 		answer(c, f.errorReply())
+	case storedRefused:
+		answer(c, f.refusalReply())
 	}
 	// storedGone: the process died; storedDown does not happen here.
 }
@@ -414,6 +420,8 @@ func (f *fakeILS) serveAleph(g *generation, c net.Conn) {
 		answer(c, f.successReply(n))
 	case storedNo:
 		answer(c, f.errorReply())
+	case storedRefused:
+		answer(c, f.refusalReply())
 	case storedDown:
 		answer(c, f.downReply())
 	}

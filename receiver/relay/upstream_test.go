@@ -19,7 +19,8 @@ import (
 // it reads a request, what it answers, when it closes, and its own
 // timeouts. Behind the receiver is the ILS itself (backend), which can
 // be made to refuse, be down, be slow, hang, or go on and store a record
-// after the receiver gave up on it. The receiver can be stopped,
+// after the receiver gave up on it, and it can refuse chosen records on
+// their merits while it takes the others. The receiver can be stopped,
 // crashed and restarted on the same port. A record counts as imported
 // exactly when the ILS stores it.
 type fakeILS struct {
@@ -31,9 +32,10 @@ type fakeILS struct {
 	knobs    knobs
 	gen      *generation // the running receiver; nil when stopped
 	mode     ilsMode
-	delay    time.Duration // modeSlow: the ILS takes this long
-	release  chan struct{} // modeHang: closed to let held records go on
-	reply    string        // modeWeird: the receiver's reply
+	delay    time.Duration   // modeSlow: the ILS takes this long
+	release  chan struct{}   // modeHang: closed to let held records go on
+	reply    string          // modeWeird: the receiver's reply
+	refused  map[string]bool // records the ILS refuses on their merits (modeOK)
 	imports  []ilsImport
 	requests int           // requests with a record that reached the receiver
 	changed  chan struct{} // closed and replaced on every import
@@ -305,12 +307,32 @@ func (f *fakeILS) countRequest() {
 type stored int
 
 const (
-	storedYes   stored = iota // stored; number says as what
-	storedNo                  // refused
-	storedDown                // the ILS could not be reached
-	storedLater               // the receiver's call timed out; the ILS goes on and stores it
-	storedGone                // crashed meanwhile: nothing stored, no reply
+	storedYes     stored = iota // stored; number says as what
+	storedNo                    // refused
+	storedDown                  // the ILS could not be reached
+	storedLater                 // the receiver's call timed out; the ILS goes on and stores it
+	storedGone                  // crashed meanwhile: nothing stored, no reply
+	storedRefused               // the record itself was refused (refuseRecord)
 )
+
+// refuseRecord makes the ILS refuse rec on its merits, as it refuses a
+// record it cannot parse or import, while it takes the others (in
+// modeOK; when it is down or failing it never gets to judge the record).
+func (f *fakeILS) refuseRecord(rec []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refused == nil {
+		f.refused = make(map[string]bool)
+	}
+	f.refused[string(rec)] = true
+}
+
+// acceptRecord undoes refuseRecord: someone corrected the ILS's settings.
+func (f *fakeILS) acceptRecord(rec []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.refused, string(rec))
+}
 
 // backend hands rec to the ILS, as the receiver does, and waits for it
 // for up to wait (zero: as long as it takes). It returns what the ILS
@@ -319,7 +341,11 @@ const (
 func (f *fakeILS) backend(g *generation, rec []byte, login ilsLogin, wait time.Duration) (what stored, number int, weird string) {
 	f.mu.Lock()
 	mode, delay, release, weird := f.mode, f.delay, f.release, f.reply
+	refused := f.refused[string(rec)]
 	f.mu.Unlock()
+	if mode == modeOK && refused {
+		return storedRefused, 0, ""
+	}
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -439,6 +465,24 @@ func (f *fakeILS) errorReply() string {
 		return "Failed to import 1 bib records\n"
 	case "aleph":
 		return "Error: more than one matching record found; record not added\n"
+	}
+	panic("unknown style " + f.style)
+}
+
+// refusalReply is what the style's receiver answers, without its NUL,
+// when the ILS refuses the record on its merits (refuseRecord): Koha's
+// svc/import_bib passes on MARC::File::XML's error, FOLIO's mod-copycat
+// answers 400, Evergreen's Vandelay fails to import it.
+func (f *fakeILS) refusalReply() string {
+	switch f.style {
+	case "koha":
+		return ":1: parser error : PCDATA invalid Char value 27\n at /usr/share/perl5/MARC/File/XML.pm line 449.\n.  Please contact administrator."
+	case "folio":
+		return "Error: Response status code 400 is not equal to 200\n"
+	case "evergreen":
+		return "Failed to import 1 bib records\n"
+	case "aleph":
+		return "Error: record not added: field 245 is missing\n"
 	}
 	panic("unknown style " + f.style)
 }
