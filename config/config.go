@@ -144,6 +144,10 @@ type Relay struct {
 	FailurePatterns []string `toml:"failure_patterns"`
 	RetryInitial    Duration `toml:"retry_initial"`
 	RetryMax        Duration `toml:"retry_max"`
+	// MaxRefusals is how many refusals in a row of one queued record on
+	// its own merits set it aside (held) so that the records behind it
+	// go on: 0 means the default (3), a negative number never.
+	MaxRefusals int `toml:"max_refusals"`
 }
 
 // ExportLog configures the record of export attempts.

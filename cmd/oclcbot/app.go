@@ -130,6 +130,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger, mustExis
 			QueueName:       r.QueueName,
 			ResendUncertain: r.ResendUncertain,
 			ForwardPrepared: r.ForwardPrepared,
+			MaxRefusals:     r.MaxRefusals,
 			Logger:          log,
 		}
 		// LateReplyLimit stays the relay's default, which Open raises to

@@ -42,7 +42,7 @@ func openQueue(ctx context.Context, c *adminCmd) (*app, error) {
 	return c.open(ctx, true)
 }
 
-var queueStates = []relay.State{relay.StateQueued, relay.StateSending, relay.StateUncertain, relay.StateDelivered, relay.StateDropped}
+var queueStates = relay.States()
 
 func queueList(ctx context.Context, e *env, args []string) error {
 	c := newAdminCmd(e, "queue list", "[flags]", `
@@ -97,7 +97,7 @@ ones kept for the record.`)
 		switch q.State {
 		case relay.StateDelivered, relay.StateDropped:
 			when = adminTime(q.Done, loc)
-		case relay.StateUncertain:
+		case relay.StateUncertain, relay.StateHeld:
 			when = "operator"
 		}
 		t.row(q.ID, q.State, q.Attempts, adminTime(q.Received, loc),
@@ -106,7 +106,7 @@ ones kept for the record.`)
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if st.Waiting > 0 || st.Uncertain > 0 {
+	if st.Waiting > 0 || st.Uncertain > 0 || st.Held > 0 {
 		fmt.Fprintf(e.stdout, "%s waiting for %s", pluralize(st.Waiting, "record"), a.relay.Upstream())
 		if !st.Oldest.IsZero() {
 			fmt.Fprintf(e.stdout, ", the oldest exported %s (%s ago)", adminTime(st.Oldest, loc), st.OldestAge.Round(time.Second))
@@ -115,6 +115,10 @@ ones kept for the record.`)
 		if st.Uncertain > 0 {
 			fmt.Fprintf(e.stdout, "%s uncertain: check the ILS, then `oclcbot queue retry ID` or `oclcbot queue drop ID --reason ...`\n",
 				pluralize(st.Uncertain, "record"))
+		}
+		if st.Held > 0 {
+			fmt.Fprintf(e.stdout, "%s refused by the ILS and set aside: correct it there, then `oclcbot queue retry ID` or `oclcbot queue drop ID --reason ...`\n",
+				pluralize(st.Held, "record"))
 		}
 	}
 	return nil
@@ -218,8 +222,9 @@ func queueRetry(ctx context.Context, e *env, args []string) error {
 	c := newAdminCmd(e, "queue retry", "[flags] [ID...]", `
 Make records due for delivery now and reset their backoff; the running
 daemon (oclcbot serve) delivers them within a few seconds, oldest first.
-Without IDs every queued record is retried. Uncertain records are retried
-only when named, because the ILS may already have them: check it first.`)
+Without IDs every queued record, and every record set aside because the
+ILS refused it (held), is retried. Uncertain records are retried only when
+named, because the ILS may already have them: check it first.`)
 	a, ids, err := startQueue(ctx, c, args, anyArgs)
 	if err != nil {
 		return err
@@ -260,7 +265,7 @@ func queueError(ctx context.Context, r *relay.Relay, id int64, err error, verb s
 			case relay.StateSending:
 				return fmt.Errorf("entry %d is being sent now: try again when its attempt ends", id)
 			default:
-				return fmt.Errorf("entry %d is %s: only queued and uncertain records can be %s", id, q.State, verb)
+				return fmt.Errorf("entry %d is %s: only queued, uncertain and held records can be %s", id, q.State, verb)
 			}
 		}
 	}
@@ -269,7 +274,7 @@ func queueError(ctx context.Context, r *relay.Relay, id int64, err error, verb s
 
 func queueDrop(ctx context.Context, e *env, args []string) error {
 	c := newAdminCmd(e, "queue drop", "[flags] ID... --reason TEXT", `
-Give up delivering queued or uncertain records. A dropped record never
+Give up delivering queued, uncertain or held records. A dropped record never
 reached the ILS through oclcbot: the cataloger must export it again (the
 incident's SOLVED notice says so). The entry is kept, with the reason and
 who dropped it.`)
@@ -331,6 +336,8 @@ type queueEntryJSON struct {
 	SystemNumber string `json:"system_number,omitempty"`
 	Done         string `json:"done,omitempty"`
 	DropReason   string `json:"drop_reason,omitempty"`
+	Refusals     int    `json:"refusals,omitempty"`
+	Held         string `json:"held,omitempty"`
 }
 
 func newQueueEntryJSON(q *relay.Entry, loc *time.Location) queueEntryJSON {
@@ -341,5 +348,6 @@ func newQueueEntryJSON(q *relay.Entry, loc *time.Location) queueEntryJSON {
 		Received: jsonTime(q.Received, loc), Queued: jsonTime(q.Queued, loc),
 		RequestID: q.RequestID, RecordIndex: q.RecordIndex, Bytes: q.Bytes,
 		Upstream: q.Upstream, SystemNumber: q.SystemNumber, Done: jsonTime(q.Done, loc), DropReason: q.DropReason,
+		Refusals: q.Refusals, Held: jsonTime(q.Held, loc),
 	}
 }

@@ -122,7 +122,7 @@ func TestQueueDrop(t *testing.T) {
 	if _, errOut, code := ae.run("queue", "drop", "1", "--reason", "again"); code != exitFailure || !strings.Contains(errOut, "entry 1 is dropped") {
 		t.Errorf("dropping twice: exit %d, stderr %q", code, errOut)
 	}
-	if _, errOut, code := ae.run("queue", "retry", "1"); code != exitFailure || !strings.Contains(errOut, "only queued and uncertain records can be retried") {
+	if _, errOut, code := ae.run("queue", "retry", "1"); code != exitFailure || !strings.Contains(errOut, "only queued, uncertain and held records can be retried") {
 		t.Errorf("retrying a dropped entry: exit %d, stderr %q", code, errOut)
 	}
 
