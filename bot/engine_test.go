@@ -408,6 +408,21 @@ func TestQueuedRecordsDeliveredLater(t *testing.T) {
 	if got[incidents.StatusDelivered] != 2 || got[incidents.StatusQueued] != 1 {
 		t.Fatalf("statuses %v", got)
 	}
+	// The third is refused by the ILS on its merits and set aside
+	// (receiver/relay's held state): a record-class failure following it.
+	r := h.attempt(upstream, false, exportlog.ClassRecord, exportlog.CauseUpstreamError)
+	r.Outcome, r.Follows = exportlog.OutcomeFailed, queued[2].ID
+	if err := h.eng.ObserveAttempt(h.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	h.flush()
+	inc, err := h.st.Incident(h.ctx, solved.Incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := inc.CountRecords(); c.Refused != 1 || c.Delivered != 2 {
+		t.Fatalf("counts %+v, want 2 delivered and 1 refused by the ILS", c)
+	}
 }
 
 func TestMailEvents(t *testing.T) {

@@ -66,12 +66,15 @@ func (e *Engine) observe(ctx context.Context, o Observation, attemptID int64) er
 	var errs []error
 	if a := o.Attempt; a != nil && a.Follows != 0 {
 		// A later event about an earlier attempt: a queued record was
-		// delivered, or dropped by an operator.
+		// delivered, dropped by an operator, or refused by the ILS on
+		// its merits and set aside.
 		switch {
 		case a.Outcome == exportlog.OutcomeDelivered:
 			errs = append(errs, e.followUp(ctx, a.Follows, incidents.StatusDelivered, now))
 		case a.Cause == exportlog.CauseDropped:
 			errs = append(errs, e.followUp(ctx, a.Follows, incidents.StatusReexport, now))
+		case a.Outcome == exportlog.OutcomeFailed && a.Class == exportlog.ClassRecord:
+			errs = append(errs, e.followUp(ctx, a.Follows, incidents.StatusRefused, now))
 		}
 		if !o.OK {
 			return errors.Join(errs...) // says nothing new about the path

@@ -20,6 +20,7 @@ const (
 	StatusQueued    Status = "queued"          // kept by oclcbot, waiting for the upstream ILS; do not export again
 	StatusDelivered Status = "delivered-later" // was queued, reached the upstream later; nothing to do
 	StatusReexport  Status = "needs-re-export" // lost: the cataloger must export it again
+	StatusRefused   Status = "refused-by-ils"  // was queued; the ILS refused it on its merits and it was set aside for the systems office
 )
 
 // Words returns the status in plain words for catalogers.
@@ -33,6 +34,8 @@ func (s Status) Words() string {
 		return "delivered later (nothing to do)"
 	case StatusReexport:
 		return "did not arrive: export it again"
+	case StatusRefused:
+		return "refused by the local system: the systems office will correct it (do not export again unless asked)"
 	}
 	return string(s)
 }
@@ -150,6 +153,7 @@ type Counts struct {
 	Queued    int `json:"queued"`    // StatusQueued
 	Delivered int `json:"delivered"` // StatusDelivered
 	Reexport  int `json:"reexport"`  // StatusReexport
+	Refused   int `json:"refused"`   // StatusRefused
 }
 
 // CountRecords tallies the incident's affected records.
@@ -166,6 +170,8 @@ func (inc *Incident) CountRecords() Counts {
 			c.Delivered++
 		case StatusReexport:
 			c.Reexport++
+		case StatusRefused:
+			c.Refused++
 		}
 	}
 	return c
