@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,7 +340,6 @@ func (d *DB) writer() {
 	batch := make([]*writeReq, 0, d.max)
 	for {
 		batch = batch[:0]
-		d.syncs.waitTaken()
 		select {
 		case req := <-d.reqs:
 			batch = append(batch, req)
@@ -347,17 +347,29 @@ func (d *DB) writer() {
 			d.drain()
 			return
 		}
-	fill:
-		for len(batch) < d.max {
-			select {
-			case req := <-d.reqs:
-				batch = append(batch, req)
-			default:
-				break fill
-			}
+		batch = d.fill(batch)
+		if d.syncs != nil && slices.ContainsFunc(batch, func(r *writeReq) bool { return !r.committed }) {
+			// A batch to flush waits until the syncer has taken the
+			// previous one, taking in what arrives meanwhile (see
+			// syncer); one of WriteCommitted writes only goes at once.
+			d.syncs.waitTaken()
+			batch = d.fill(batch)
 		}
 		d.run(batch)
 	}
+}
+
+// fill adds the writes waiting in the queue to batch, up to MaxBatch.
+func (d *DB) fill(batch []*writeReq) []*writeReq {
+	for len(batch) < d.max {
+		select {
+		case req := <-d.reqs:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain fails writes still queued at Close.

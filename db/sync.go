@@ -21,10 +21,11 @@ import (
 // and commits during the flush (group commit, as a database's WAL writer
 // does it).
 //
-// The writer begins a batch only once the syncer has taken the previous
-// one (waitTaken): at most one batch is being flushed while the next is
-// built, so that writes queue up during a flush and the next batch takes
-// them all. Committing as fast as the writer can would make many small
+// The writer runs a batch that needs the flush only once the syncer has
+// taken the previous one (waitTaken): at most one batch is being flushed
+// while the next is built, so that writes queue up during a flush and the
+// next batch takes them all. A batch of WriteCommitted writes only does
+// not wait. Committing as fast as the writer can would make many small
 // batches, and a commit costs about as much for one write as for thirty
 // (every commit rewrites the last, partly filled page of each table and
 // index it touched).

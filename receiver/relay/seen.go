@@ -88,7 +88,9 @@ func (r *Relay) seenWriter() {
 				break fill
 			}
 		}
-		err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+		// Bookkeeping: committed is enough (a power loss just after
+		// would let a repeat within the window through to the ILS).
+		err := r.cfg.DB.WriteCommitted(context.Background(), func(tx *sql.Tx) error {
 			for _, s := range batch {
 				if _, err := tx.Exec(`INSERT INTO relay_seen (queue, oclc, hash, time_ns, system_number) VALUES (?, ?, ?, ?, ?)`,
 					r.queue, s.key.oclc, s.key.hash, db.TimeNS(s.prev.Time), s.prev.SystemNumber); err != nil {
