@@ -32,23 +32,12 @@ func (f *fakeILS) serveKoha(g *generation, c net.Conn) {
 	}
 	f.countRequest()
 	what, n, weird := f.backend(g, rec, login, k.kohaHTTP)
-	switch what {
-	case storedYes:
-		if weird != "" {
-			answer(c, weird)
-			return
-		}
-		answer(c, f.successReply(n))
-	case storedNo:
-		answer(c, f.errorReply())
-	case storedRefused:
-		answer(c, f.refusalReply())
-	case storedDown:
-		answer(c, f.downReply())
-	case storedLater:
+	if what == storedLater {
 		k.advance(realKohaHTTP, k.kohaHTTP)
 		answer(c, "Unsuccessful request")
+		return
 	}
+	f.answerStored(c, what, n, weird)
 }
 
 // answer writes a reply and its NUL in one write, as Perl's printf and
@@ -411,6 +400,12 @@ func (f *fakeILS) serveAleph(g *generation, c net.Conn) {
 	}
 	f.countRequest()
 	what, n, weird := f.backend(g, req.Records[0], ilsLogin{req.User, req.LocalUser, req.Password}, 0)
+	f.answerStored(c, what, n, weird)
+}
+
+// answerStored sends the reply the ILS gives for what its backend did
+// with the record.
+func (f *fakeILS) answerStored(c net.Conn, what stored, n int, weird string) {
 	switch what {
 	case storedYes:
 		if weird != "" {
