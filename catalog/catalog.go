@@ -125,8 +125,13 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Catalog, error) {
 	}
 	c := &Catalog{d: d, opt: opt, log: opt.Logger.With(slog.String("component", Component)), stmts: stmtCache{d: d}}
 	c.view = view{c: c, q: d.Reader()}
-	// Words queued by a process that stopped before indexing them.
-	if err := c.IndexPending(ctx); err != nil {
+	// Words queued by a process that stopped before indexing them: a
+	// write only when there are some.
+	queued, err := c.hasQueued(ctx)
+	if err == nil && queued {
+		err = c.IndexPending(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	return c, nil

@@ -217,9 +217,21 @@ func (t *Txn) indexOrphans(ctx context.Context) (int, error) {
 }
 
 // writeWords replaces record n's words in the index with those of
-// version and takes it off the queue. Version 1 is a record just added
-// (system numbers are never reused): it has no words to replace.
+// version and takes it off the queue.
 func (t *Txn) writeWords(ctx context.Context, n SystemNumber, version int, w ftsText) error {
+	if err := t.putWords(ctx, n, version, w); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `DELETE FROM catalog_fts_pending WHERE sysno = ?`, n); err != nil {
+		return fmt.Errorf("index words of record %s: %w", n, err)
+	}
+	return nil
+}
+
+// putWords replaces record n's words in the index with those of version.
+// Version 1 is a record just added (system numbers are never reused): it
+// has no words to replace.
+func (t *Txn) putWords(ctx context.Context, n SystemNumber, version int, w ftsText) error {
 	if version > 1 {
 		if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
 			return fmt.Errorf("index words of record %s: %w", n, err)
@@ -229,8 +241,16 @@ func (t *Txn) writeWords(ctx context.Context, n SystemNumber, version int, w fts
 		n, w.author, w.title, w.subjects); err != nil {
 		return fmt.Errorf("index words of record %s: %w", n, err)
 	}
-	if _, err := t.exec(ctx, `DELETE FROM catalog_fts_pending WHERE sysno = ?`, n); err != nil {
-		return fmt.Errorf("index words of record %s: %w", n, err)
-	}
 	return nil
+}
+
+// hasQueued reports whether any record waits for the full-text index in
+// the database (queued by a process that stopped, or by another one).
+func (c *Catalog) hasQueued(ctx context.Context) (bool, error) {
+	var queued bool
+	err := c.d.Reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM catalog_fts_pending)`).Scan(&queued)
+	if err != nil {
+		return false, fmt.Errorf("read the index queue: %w", err)
+	}
+	return queued, nil
 }

@@ -244,14 +244,7 @@ func (t *Txn) index(ctx context.Context, n SystemNumber, version int, p *Prepare
 		}
 	}
 	if t.dry > 0 {
-		if _, err := t.exec(ctx, `DELETE FROM catalog_fts WHERE rowid = ?`, n); err != nil {
-			return fmt.Errorf("index words of record %s: %w", n, err)
-		}
-		if _, err := t.exec(ctx, `INSERT INTO catalog_fts (rowid, author, title, subjects) VALUES (?, ?, ?, ?)`,
-			n, p.fts.author, p.fts.title, p.fts.subjects); err != nil {
-			return fmt.Errorf("index words of record %s: %w", n, err)
-		}
-		return nil
+		return t.putWords(ctx, n, version, p.fts)
 	}
 	return t.queueWords(ctx, n, version, p.fts)
 }
