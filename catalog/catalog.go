@@ -164,6 +164,13 @@ func (c *Catalog) Tx(tx *sql.Tx) *Txn {
 	return t
 }
 
+// SQL returns the database transaction t reads and writes in, for the
+// writes of other components that must commit with the catalog's, such
+// as the export log's attempt for the record stored. It is valid only
+// until the write function returns. Whatever is written through it is
+// all or nothing with the Txn's own writes.
+func (t *Txn) SQL() *sql.Tx { return t.tx }
+
 // Write runs fn in a write transaction of the catalog's database (see
 // db.Write): when fn returns nil every change it made is committed by
 // the time Write returns nil; when fn returns an error none of its

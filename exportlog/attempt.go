@@ -99,9 +99,12 @@ type Attempt struct {
 	Reply    string // the line sent to the cataloger for this record
 	Upstream string // the upstream ILS's reply, verbatim, in relay mode
 
-	// Timings, measured by the receiver.
+	// Timings, measured by the receiver. An attempt written in the
+	// transaction that stores its record (a one-record export to the
+	// embedded catalog) is composed just before that transaction
+	// commits: its Done, Store and Elapsed leave out the commit itself.
 	Decode  time.Duration // parse and convert
-	Store   time.Duration // catalog commit or upstream round trip
+	Store   time.Duration // catalog write or upstream round trip
 	Elapsed time.Duration // first byte to reply ready
 
 	Record  []byte // the record as received (raw ISO 2709), nil for request-level events

@@ -216,6 +216,43 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 	if len(attempts) == 0 {
 		return nil
 	}
+	if err := l.checkAppend(attempts); err != nil {
+		return err
+	}
+	var p *Pending
+	err := l.d.WriteCommitted(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = l.appendIn(tx, attempts)
+		return err
+	})
+	if p == nil { // the write did not run
+		return fmt.Errorf("append export attempts: %w", err)
+	}
+	return p.Done(err)
+}
+
+// AppendIn records attempts as Append does, but inside tx, the
+// transaction of a write function (db.Write or db.WriteCommitted) of the
+// Log's database that the caller is running: they commit, or not, with
+// that write, and are as durable as it is. It lets a component that
+// stores something record the attempt that says so in the same
+// transaction, one commit instead of two.
+//
+// On error nothing more may be committed: the write function must return
+// an error (some of the attempts may be written already). Otherwise the
+// caller must call the returned Pending's Done exactly once, with the
+// write's result, once the write has returned: only then do the attempts
+// get their IDs and Times and do Subscriptions see them.
+func (l *Log) AppendIn(tx *sql.Tx, attempts ...*Attempt) (*Pending, error) {
+	if err := l.checkAppend(attempts); err != nil {
+		return nil, err
+	}
+	return l.appendIn(tx, attempts)
+}
+
+// checkAppend refuses what Append and AppendIn would refuse before
+// writing anything.
+func (l *Log) checkAppend(attempts []*Attempt) error {
 	if l.isClosed() {
 		return ErrClosed
 	}
@@ -224,55 +261,82 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 			return fmt.Errorf("append export attempt %d: %w", i, err)
 		}
 	}
+	return nil
+}
+
+// Pending is attempts that AppendIn wrote in a transaction that has not
+// finished yet. Its Done says how the transaction ended.
+type Pending struct {
+	l        *Log
+	attempts []*Attempt
+	es       []*entry
+	now      time.Time
+	staged   *batch
+	filled   []bool // the Times set at the commit
+	done     bool
+}
+
+// appendIn inserts attempts in tx and queues, for just before the
+// commit, what makes them visible once it succeeds.
+func (l *Log) appendIn(tx *sql.Tx, attempts []*Attempt) (*Pending, error) {
 	now := l.opt.Now()
 	// The copies Subscriptions will get from memory, made before the
 	// write, so that whichever Append of the transaction learns first
 	// that it has committed can publish them all (publish.go).
-	es := make([]*entry, len(attempts))
+	p := &Pending{l: l, attempts: attempts, es: make([]*entry, len(attempts)), now: now, filled: make([]bool, len(attempts))}
 	for i, a := range attempts {
-		es[i] = l.win.prepare(a, now)
+		p.es[i] = l.win.prepare(a, now)
 	}
-	var staged *batch
-	filled := make([]bool, len(attempts)) // the Times Append set
-	err := l.d.WriteCommitted(ctx, func(tx *sql.Tx) error {
+	for i, a := range attempts {
+		id, err := l.insert(tx, a, now, p.es[i].recordAt)
+		if err != nil {
+			return p, err
+		}
+		p.es[i].a.ID = id
+	}
+	// Run only if the calling write succeeds, just before the commit.
+	err := l.d.BeforeCommit(tx, func(tx *sql.Tx) error {
+		// The caller's attempts are complete before any of them can be
+		// delivered: another Append of the transaction may publish them
+		// before this one returns.
 		for i, a := range attempts {
-			id, err := l.insert(tx, a, now, es[i].recordAt)
-			if err != nil {
-				return err
+			a.ID = p.es[i].a.ID
+			if a.Time.IsZero() {
+				a.Time, p.filled[i] = now, true
 			}
-			es[i].a.ID = id
 		}
-		// Run only if this write succeeds, just before the commit.
-		return l.d.BeforeCommit(tx, func(*sql.Tx) error {
-			// The caller's attempts are complete before any of them
-			// can be delivered: another Append of the transaction
-			// may publish them before this one returns.
-			for i, a := range attempts {
-				a.ID = es[i].a.ID
-				if a.Time.IsZero() {
-					a.Time, filled[i] = now, true
-				}
-			}
-			staged = l.stage(tx, es)
-			return nil
-		})
+		p.staged = l.stage(tx, p.es)
+		return nil
 	})
-	if staged != nil {
-		l.unstage(staged, err == nil)
+	return p, err
+}
+
+// Done finishes the attempts of AppendIn (or Append) with err, the result
+// of the write whose transaction they were written in: nil when it
+// committed. Then the attempts have their IDs and every Subscription is
+// woken. Otherwise nothing was recorded, their IDs are left zero, and
+// Done returns err, wrapped. Only the first call counts.
+func (p *Pending) Done(err error) error {
+	if p.done {
+		return nil
 	}
-	if err != nil {
-		l.win.discard(es)
-		if staged != nil { // the transaction failed at its commit
-			for i, a := range attempts {
-				a.ID = 0
-				if filled[i] {
-					a.Time = time.Time{}
-				}
+	p.done = true
+	if p.staged != nil {
+		p.l.unstage(p.staged, err == nil)
+	}
+	if err == nil {
+		return nil
+	}
+	p.l.win.discard(p.es)
+	if p.staged != nil { // the transaction failed at its commit
+		for i, a := range p.attempts {
+			a.ID = 0
+			if p.filled[i] {
+				a.Time = time.Time{}
 			}
 		}
-		return fmt.Errorf("append export attempts: %w", err)
 	}
-	return nil
+	return fmt.Errorf("append export attempts: %w", err)
 }
 
 func check(a *Attempt) error {

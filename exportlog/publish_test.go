@@ -3,6 +3,7 @@ package exportlog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 	"time"
 )
@@ -116,4 +117,67 @@ func TestAppendFailingAtCommitLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, sub, BlobsAll, []*Attempt{stored(t, l, next1.ID, BlobsAll)})
+}
+
+// TestAppendInCommitsWithCallersWrite records attempts inside another
+// component's write: they are there exactly when that write committed.
+func TestAppendInCommitsWithCallersWrite(t *testing.T) {
+	l, d := mustOpen(t, Options{PollEvery: time.Hour})
+	ctx := context.Background()
+	if err := d.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`CREATE TABLE things (name TEXT NOT NULL)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sub := l.Subscribe(0)
+	write := func(a *Attempt, fail error) (*Pending, error) {
+		var p *Pending
+		err := d.Write(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.Exec(`INSERT INTO things (name) VALUES (?)`, a.Title); err != nil {
+				return err
+			}
+			var err error
+			if p, err = l.AppendIn(tx, a); err != nil {
+				return err
+			}
+			return fail
+		})
+		return p, err
+	}
+	things := func() int {
+		var n int
+		if err := d.Reader().QueryRow(`SELECT count(*) FROM things`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	lost := sample(1)
+	lost.Title = "lost"
+	p, err := write(lost, errors.New("the caller's write failed"))
+	if p == nil || err == nil {
+		t.Fatalf("write: pending %v, err %v", p, err)
+	}
+	if derr := p.Done(err); derr == nil || lost.ID != 0 {
+		t.Fatalf("Done(failure) = %v, ID %d", derr, lost.ID)
+	}
+	if n := l.win.bytes.Load(); n != 0 || l.appended.Load() != 0 || things() != 0 {
+		t.Fatalf("a rolled-back write left %d window bytes, appended %d, %d rows", n, l.appended.Load(), things())
+	}
+
+	kept := sample(2)
+	kept.Title = "kept"
+	p, err = write(kept, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Done(err); err != nil || kept.ID == 0 || things() != 1 {
+		t.Fatalf("Done = %v, ID %d, %d rows", err, kept.ID, things())
+	}
+	readAll(t, sub, BlobsAll, []*Attempt{stored(t, l, kept.ID, BlobsAll)})
+
+	if _, err := l.AppendIn(nil, &Attempt{Outcome: "lost"}); err == nil {
+		t.Error("AppendIn took an attempt with an unknown outcome")
+	}
 }

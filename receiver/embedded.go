@@ -155,10 +155,15 @@ func (s *CatalogSink) deliverOne(ctx context.Context, exp *Export, it *Item) Res
 			Detail: "the catalog cannot store this record: " + err.Error()}
 	}
 	var res Result
+	var recorded func(error) // the attempt written with the record (Export.RecordIn)
 	err = s.cat.Write(ctx, func(tx *catalog.Txn) error {
 		if !exp.Canary {
 			var err error
 			res, err = s.decide(ctx, tx, it, p, src)
+			if err != nil || exp.RecordIn == nil || len(exp.Items) != 1 {
+				return err
+			}
+			recorded, err = exp.RecordIn(tx.SQL(), res)
 			return err
 		}
 		return tx.DryRun(ctx, func() error {
@@ -167,6 +172,9 @@ func (s *CatalogSink) deliverOne(ctx context.Context, exp *Export, it *Item) Res
 			return err
 		})
 	})
+	if recorded != nil {
+		recorded(err)
+	}
 	if err != nil {
 		return s.failure(ctx, it, err)
 	}

@@ -16,6 +16,7 @@ package receiver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,6 +153,8 @@ type exportState struct {
 	records  []*recordState
 	sinkUsed bool // Deliver was called: records may be stored
 	logged   bool // the attempts were appended
+
+	recordedIn *recorded // the attempt the sink wrote with the record (Export.RecordIn)
 }
 
 // recordState is one record's way through the pipeline.
@@ -227,6 +230,9 @@ func (r *Receiver) ServeExport(ctx context.Context, req *gateway.Request) (reply
 	if len(exp.Items) > 0 {
 		st.sinkUsed = true
 		t := r.now()
+		if l, ok := r.cfg.Log.(TxAttemptLog); ok && n == 1 && len(exp.Items) == 1 && !exp.Canary {
+			exp.RecordIn = r.recordIn(st, l, t)
+		}
 		results := r.cfg.Sink.Deliver(ctx, exp)
 		store = r.now().Sub(t)
 		r.settle(st, results)
@@ -312,6 +318,31 @@ func knownClass(c exportlog.Class) bool {
 
 // finish renders the replies, records the attempts and returns the reply.
 func (r *Receiver) finish(ctx context.Context, st *exportState, store time.Duration) string {
+	if in := st.recordedIn; in != nil {
+		if res := st.records[0].res; res != nil && res.Outcome == in.attempts[0].Outcome && res.SystemNumber == in.attempts[0].SystemNumber {
+			r.recent.put(st.req, in.attempts[0].ID, in.reply[:len(in.reply)-1])
+			for _, a := range in.attempts {
+				r.logAttempt(ctx, a)
+			}
+			return in.reply
+		}
+		// A sink that broke Export.RecordIn's contract: the reply
+		// follows what Deliver returned, recorded as a second attempt.
+		r.log.Error("the sink's result differs from the one it recorded with the record",
+			slog.String("sink", r.cfg.Sink.Name()), slog.Int64("attempt", in.attempts[0].ID))
+	}
+	reply, attempts := r.compose(st, store)
+	r.record(ctx, st, reply[:len(reply)-1], attempts...)
+	for _, a := range attempts {
+		r.logAttempt(ctx, a)
+	}
+	return reply
+}
+
+// compose renders the reply (its lines, each ending in a newline) and
+// builds the export log's attempts of a request whose records have all
+// been decided.
+func (r *Receiver) compose(st *exportState, store time.Duration) (string, []*exportlog.Attempt) {
 	req := st.req
 	n := len(st.records)
 	lines := make([]string, n)
@@ -338,12 +369,49 @@ func (r *Receiver) finish(ctx context.Context, st *exportState, store time.Durat
 		a.Done, a.Elapsed = done, done.Sub(st.received)
 	}
 	attempts[0].Request = req.Raw
-	reply := joinLines(lines)
-	r.record(ctx, st, reply[:len(reply)-1], attempts...)
-	for _, a := range attempts {
-		r.logAttempt(ctx, a)
+	return joinLines(lines), attempts
+}
+
+// TxAttemptLog is an AttemptLog that can also record attempts inside
+// another component's write transaction (*exportlog.Log; see
+// Export.RecordIn).
+type TxAttemptLog interface {
+	AttemptLog
+	// AppendIn writes attempts in tx; see exportlog.Log.AppendIn.
+	AppendIn(tx *sql.Tx, attempts ...*exportlog.Attempt) (*exportlog.Pending, error)
+}
+
+// recorded is the reply and attempts of an export recorded in the
+// sink's transaction (recordIn).
+type recorded struct {
+	reply    string
+	attempts []*exportlog.Attempt
+}
+
+// recordIn returns the Export.RecordIn of a request of one record
+// delivered at start: it composes the reply and the attempt from the
+// sink's Result as finish would and writes the attempt in the sink's
+// transaction. The attempt's Done, Store and Elapsed are then taken just
+// before the commit that keeps the record.
+func (r *Receiver) recordIn(st *exportState, l TxAttemptLog, start time.Time) func(*sql.Tx, Result) (func(error), error) {
+	return func(tx *sql.Tx, res Result) (func(error), error) {
+		res.Elapsed = r.now().Sub(start)
+		rs := *st.records[0]
+		tmp := *st
+		tmp.records = []*recordState{&rs}
+		r.settle(&tmp, []Result{res})
+		reply, attempts := r.compose(&tmp, res.Elapsed)
+		p, err := l.AppendIn(tx, attempts...)
+		if err != nil {
+			return nil, err
+		}
+		return func(werr error) {
+			if p.Done(werr) == nil {
+				st.recordedIn = &recorded{reply: reply, attempts: attempts}
+				st.logged = true
+			}
+		}, nil
 	}
-	return reply
 }
 
 // joinLines returns the lines, each followed by a newline, in one

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/oclcbot/oclcbot/exportlog"
@@ -31,6 +32,21 @@ type Export struct {
 	User    string           // the authenticated login ("" on an open loopback listener)
 	Canary  bool             // a probe's export: exercise the path, store nothing
 	Items   []*Item
+
+	// RecordIn, when not nil, lets a sink that keeps records in
+	// oclcbot's own database record the export's attempt in the same
+	// transaction as the record, so that the reply waits for one commit
+	// instead of two. The receiver sets it only for an export of one
+	// item that is not a canary. A sink may ignore it (the receiver
+	// then records the attempt itself, after Deliver). A sink that
+	// uses it calls it at most once, inside the write function that
+	// decided the item's Result, after the function's other writes,
+	// with that Result (Elapsed aside), the one Deliver will return if
+	// the write commits. When it returns an error the write function
+	// must fail (return an error). Otherwise the sink must call the
+	// returned function exactly once, with the write's result, as soon
+	// as the write has returned, and before Deliver returns.
+	RecordIn func(tx *sql.Tx, res Result) (done func(writeErr error), err error)
 }
 
 // Item is one record of an export, decoded and prepared.
