@@ -231,23 +231,50 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 	return p.Done(err)
 }
 
-// AppendIn records attempts as Append does, but inside tx, the
-// transaction of a write function (db.Write or db.WriteCommitted) of the
-// Log's database that the caller is running: they commit, or not, with
-// that write, and are as durable as it is. It lets a component that
+// AppendAtCommit records attempts as Append does, but in tx, the
+// transaction of a write function (db.Write or db.WriteCommitted) of
+// the Log's database that the caller is running: they commit, or not,
+// with that write, and are as durable as it is. It lets a component that
 // stores something record the attempt that says so in the same
 // transaction, one commit instead of two.
 //
-// On error nothing more may be committed: the write function must return
-// an error (some of the attempts may be written already). Otherwise the
-// caller must call the returned Pending's Done exactly once, with the
-// write's result, once the write has returned: only then do the attempts
-// get their IDs and Times and do Subscriptions see them.
-func (l *Log) AppendIn(tx *sql.Tx, attempts ...*Attempt) (*Pending, error) {
-	if err := l.checkAppend(attempts); err != nil {
-		return nil, err
+// The attempts are those compose returns when it is called, on the
+// database's writer, once every write of the batch has run and just
+// before the commit (db.BeforeCommit), so that the calling write spends
+// no time on them: compose may wait for attempts being composed
+// meanwhile on another goroutine. It is not called when the calling
+// write fails. A nil result, or attempts Append would refuse (logged),
+// records nothing; a failed insert fails the whole transaction.
+//
+// The caller must call the returned Pending's Done exactly once, with
+// the write's result, once the write has returned: only then do the
+// attempts get their IDs and Times and do Subscriptions see them. An
+// error (the Log closed, tx not the running write's) records nothing
+// and leaves the write free to go on.
+func (l *Log) AppendAtCommit(tx *sql.Tx, compose func() []*Attempt) (*Pending, error) {
+	if l.isClosed() {
+		return nil, ErrClosed
 	}
-	return l.appendIn(tx, attempts)
+	p := &Pending{l: l}
+	err := l.d.BeforeCommit(tx, func(tx *sql.Tx) error {
+		attempts := compose()
+		if len(attempts) == 0 {
+			return nil
+		}
+		if err := l.checkAppend(attempts); err != nil {
+			l.log.Error("an export attempt was not recorded with its write", "err", err)
+			return nil
+		}
+		if err := p.insert(tx, attempts); err != nil {
+			return err
+		}
+		p.stage(tx)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append export attempts: %w", err)
+	}
+	return p, nil
 }
 
 // checkAppend refuses what Append and AppendIn would refuse before
@@ -264,8 +291,8 @@ func (l *Log) checkAppend(attempts []*Attempt) error {
 	return nil
 }
 
-// Pending is attempts that AppendIn wrote in a transaction that has not
-// finished yet. Its Done says how the transaction ended.
+// Pending is attempts written in a transaction that has not finished
+// yet (AppendAtCommit). Its Done says how the transaction ended.
 type Pending struct {
 	l        *Log
 	attempts []*Attempt
@@ -276,46 +303,67 @@ type Pending struct {
 	done     bool
 }
 
-// appendIn inserts attempts in tx and queues, for just before the
-// commit, what makes them visible once it succeeds.
+// errNothing is Done's answer when compose gave AppendAtCommit no
+// attempts to record.
+var errNothing = errors.New("no attempt was recorded")
+
+// appendIn inserts attempts in tx, the running write's, and queues,
+// for just before the commit, what makes them visible once it succeeds.
 func (l *Log) appendIn(tx *sql.Tx, attempts []*Attempt) (*Pending, error) {
-	now := l.opt.Now()
-	// The copies Subscriptions will get from memory, made before the
-	// write, so that whichever Append of the transaction learns first
-	// that it has committed can publish them all (publish.go).
-	p := &Pending{l: l, attempts: attempts, es: make([]*entry, len(attempts)), now: now, filled: make([]bool, len(attempts))}
-	for i, a := range attempts {
-		p.es[i] = l.win.prepare(a, now)
-	}
-	for i, a := range attempts {
-		id, err := l.insert(tx, a, now, p.es[i].recordAt)
-		if err != nil {
-			return p, err
-		}
-		p.es[i].a.ID = id
+	p := &Pending{l: l}
+	if err := p.insert(tx, attempts); err != nil {
+		return p, err
 	}
 	// Run only if the calling write succeeds, just before the commit.
 	err := l.d.BeforeCommit(tx, func(tx *sql.Tx) error {
-		// The caller's attempts are complete before any of them can be
-		// delivered: another Append of the transaction may publish them
-		// before this one returns.
-		for i, a := range attempts {
-			a.ID = p.es[i].a.ID
-			if a.Time.IsZero() {
-				a.Time, p.filled[i] = now, true
-			}
-		}
-		p.staged = l.stage(tx, p.es)
+		p.stage(tx)
 		return nil
 	})
 	return p, err
 }
 
-// Done finishes the attempts of AppendIn (or Append) with err, the result
-// of the write whose transaction they were written in: nil when it
-// committed. Then the attempts have their IDs and every Subscription is
-// woken. Otherwise nothing was recorded, their IDs are left zero, and
-// Done returns err, wrapped. Only the first call counts.
+// insert inserts attempts in tx.
+func (p *Pending) insert(tx *sql.Tx, attempts []*Attempt) error {
+	l := p.l
+	p.now = l.opt.Now()
+	p.attempts, p.filled = attempts, make([]bool, len(attempts))
+	// The copies Subscriptions will get from memory, made before the
+	// write, so that whichever Append of the transaction learns first
+	// that it has committed can publish them all (publish.go).
+	p.es = make([]*entry, len(attempts))
+	for i, a := range attempts {
+		p.es[i] = l.win.prepare(a, p.now)
+	}
+	for i, a := range attempts {
+		id, err := l.insert(tx, a, p.now, p.es[i].recordAt)
+		if err != nil {
+			return err
+		}
+		p.es[i].a.ID = id
+	}
+	return nil
+}
+
+// stage runs just before tx commits: the caller's attempts are complete
+// before any of them can be delivered (another Append of the
+// transaction may publish them before this one returns).
+func (p *Pending) stage(tx *sql.Tx) {
+	for i, a := range p.attempts {
+		a.ID = p.es[i].a.ID
+		if a.Time.IsZero() {
+			a.Time, p.filled[i] = p.now, true
+		}
+	}
+	p.staged = p.l.stage(tx, p.es)
+}
+
+// Done finishes the attempts of AppendAtCommit with err, the result of
+// the write whose transaction they were written in: nil when it
+// committed. Then the attempts have their IDs, every Subscription is
+// woken and Done returns nil. Otherwise nothing was recorded, the
+// attempts' IDs are left zero, and Done returns an error: err, wrapped,
+// or one saying that compose gave nothing to record. Only the first call
+// counts.
 func (p *Pending) Done(err error) error {
 	if p.done {
 		return nil
@@ -323,6 +371,9 @@ func (p *Pending) Done(err error) error {
 	p.done = true
 	if p.staged != nil {
 		p.l.unstage(p.staged, err == nil)
+	}
+	if err == nil && p.staged == nil {
+		err = errNothing
 	}
 	if err == nil {
 		return nil

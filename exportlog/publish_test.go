@@ -119,9 +119,10 @@ func TestAppendFailingAtCommitLeavesNothing(t *testing.T) {
 	readAll(t, sub, BlobsAll, []*Attempt{stored(t, l, next1.ID, BlobsAll)})
 }
 
-// TestAppendInCommitsWithCallersWrite records attempts inside another
-// component's write: they are there exactly when that write committed.
-func TestAppendInCommitsWithCallersWrite(t *testing.T) {
+// TestAppendAtCommitCommitsWithCallersWrite records attempts inside
+// another component's write: they are there exactly when that write
+// committed, and composed only then.
+func TestAppendAtCommitCommitsWithCallersWrite(t *testing.T) {
 	l, d := mustOpen(t, Options{PollEvery: time.Hour})
 	ctx := context.Background()
 	if err := d.Write(ctx, func(tx *sql.Tx) error {
@@ -131,19 +132,21 @@ func TestAppendInCommitsWithCallersWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := l.Subscribe(0)
-	write := func(a *Attempt, fail error) (*Pending, error) {
-		var p *Pending
-		err := d.Write(ctx, func(tx *sql.Tx) error {
+	// write inserts a row and a, composed at the commit; the write
+	// then fails with fail.
+	write := func(a *Attempt, fail error) (p *Pending, composed bool, err error) {
+		err = d.Write(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.Exec(`INSERT INTO things (name) VALUES (?)`, a.Title); err != nil {
 				return err
 			}
 			var err error
-			if p, err = l.AppendIn(tx, a); err != nil {
+			p, err = l.AppendAtCommit(tx, func() []*Attempt { composed = true; return []*Attempt{a} })
+			if err != nil {
 				return err
 			}
 			return fail
 		})
-		return p, err
+		return p, composed, err
 	}
 	things := func() int {
 		var n int
@@ -155,9 +158,9 @@ func TestAppendInCommitsWithCallersWrite(t *testing.T) {
 
 	lost := sample(1)
 	lost.Title = "lost"
-	p, err := write(lost, errors.New("the caller's write failed"))
-	if p == nil || err == nil {
-		t.Fatalf("write: pending %v, err %v", p, err)
+	p, composed, err := write(lost, errors.New("the caller's write failed"))
+	if p == nil || err == nil || composed {
+		t.Fatalf("write: pending %v, composed %v, err %v", p, composed, err)
 	}
 	if derr := p.Done(err); derr == nil || lost.ID != 0 {
 		t.Fatalf("Done(failure) = %v, ID %d", derr, lost.ID)
@@ -168,16 +171,27 @@ func TestAppendInCommitsWithCallersWrite(t *testing.T) {
 
 	kept := sample(2)
 	kept.Title = "kept"
-	p, err = write(kept, nil)
-	if err != nil {
-		t.Fatal(err)
+	p, composed, err = write(kept, nil)
+	if err != nil || !composed {
+		t.Fatalf("write: composed %v, err %v", composed, err)
 	}
 	if err := p.Done(err); err != nil || kept.ID == 0 || things() != 1 {
 		t.Fatalf("Done = %v, ID %d, %d rows", err, kept.ID, things())
 	}
 	readAll(t, sub, BlobsAll, []*Attempt{stored(t, l, kept.ID, BlobsAll)})
 
-	if _, err := l.AppendIn(nil, &Attempt{Outcome: "lost"}); err == nil {
-		t.Error("AppendIn took an attempt with an unknown outcome")
+	// An attempt Append would refuse is not recorded, and the write
+	// that carried it still commits.
+	bad := sample(3)
+	bad.Title, bad.Outcome = "refused attempt", "lost"
+	p, _, err = write(bad, nil)
+	if err != nil || things() != 2 {
+		t.Fatalf("write with a bad attempt: %v, %d rows", err, things())
+	}
+	if err := p.Done(nil); err == nil || bad.ID != 0 {
+		t.Fatalf("Done = %v, ID %d: a refused attempt was recorded", err, bad.ID)
+	}
+	if id, err := l.LastID(ctx); err != nil || id != kept.ID {
+		t.Fatalf("LastID = %d, %v; want %d", id, err, kept.ID)
 	}
 }

@@ -160,10 +160,9 @@ func (s *CatalogSink) deliverOne(ctx context.Context, exp *Export, it *Item) Res
 		if !exp.Canary {
 			var err error
 			res, err = s.decide(ctx, tx, it, p, src)
-			if err != nil || exp.RecordIn == nil || len(exp.Items) != 1 {
-				return err
+			if err == nil && exp.RecordIn != nil && len(exp.Items) == 1 {
+				recorded = exp.RecordIn(tx.SQL(), res)
 			}
-			recorded, err = exp.RecordIn(tx.SQL(), res)
 			return err
 		}
 		return tx.DryRun(ctx, func() error {

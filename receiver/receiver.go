@@ -377,8 +377,9 @@ func (r *Receiver) compose(st *exportState, store time.Duration) (string, []*exp
 // Export.RecordIn).
 type TxAttemptLog interface {
 	AttemptLog
-	// AppendIn writes attempts in tx; see exportlog.Log.AppendIn.
-	AppendIn(tx *sql.Tx, attempts ...*exportlog.Attempt) (*exportlog.Pending, error)
+	// AppendAtCommit records the attempts compose returns in tx, just
+	// before it commits; see exportlog.Log.AppendAtCommit.
+	AppendAtCommit(tx *sql.Tx, compose func() []*exportlog.Attempt) (*exportlog.Pending, error)
 }
 
 // recorded is the reply and attempts of an export recorded in the
@@ -389,28 +390,48 @@ type recorded struct {
 }
 
 // recordIn returns the Export.RecordIn of a request of one record
-// delivered at start: it composes the reply and the attempt from the
-// sink's Result as finish would and writes the attempt in the sink's
-// transaction. The attempt's Done, Store and Elapsed are then taken just
-// before the commit that keeps the record.
-func (r *Receiver) recordIn(st *exportState, l TxAttemptLog, start time.Time) func(*sql.Tx, Result) (func(error), error) {
-	return func(tx *sql.Tx, res Result) (func(error), error) {
+// delivered at start. Called inside the sink's write with the record's
+// Result, it composes the reply and the attempt from it as finish would,
+// on a goroutine of its own, while the database's writer goes on with
+// the other writes of its batch; the attempt is written just before the
+// batch commits. Its Done, Store and Elapsed are taken when the sink
+// decided.
+func (r *Receiver) recordIn(st *exportState, l TxAttemptLog, start time.Time) func(*sql.Tx, Result) func(error) {
+	return func(tx *sql.Tx, res Result) func(error) {
 		res.Elapsed = r.now().Sub(start)
-		rs := *st.records[0]
-		tmp := *st
-		tmp.records = []*recordState{&rs}
-		r.settle(&tmp, []Result{res})
-		reply, attempts := r.compose(&tmp, res.Elapsed)
-		p, err := l.AppendIn(tx, attempts...)
+		ready := make(chan *recorded, 1)
+		go func() {
+			var rec *recorded
+			defer func() {
+				if p := recover(); p != nil {
+					// The attempt is then recorded after Deliver.
+					r.log.Error("panic while composing a reply", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+				}
+				ready <- rec
+			}()
+			rs := *st.records[0]
+			tmp := *st
+			tmp.records = []*recordState{&rs}
+			r.settle(&tmp, []Result{res})
+			reply, attempts := r.compose(&tmp, res.Elapsed)
+			rec = &recorded{reply: reply, attempts: attempts}
+		}()
+		var rec *recorded
+		p, err := l.AppendAtCommit(tx, func() []*exportlog.Attempt {
+			if rec = <-ready; rec == nil {
+				return nil
+			}
+			return rec.attempts
+		})
 		if err != nil {
-			return nil, err
+			return nil // recorded after Deliver
 		}
 		return func(werr error) {
 			if p.Done(werr) == nil {
-				st.recordedIn = &recorded{reply: reply, attempts: attempts}
+				st.recordedIn = rec
 				st.logged = true
 			}
-		}, nil
+		}
 	}
 }
 

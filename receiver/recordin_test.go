@@ -68,11 +68,7 @@ func (s *txSink) Deliver(ctx context.Context, exp *Export) []Result {
 	}
 	var done func(error)
 	err := s.e.db.Write(ctx, func(tx *sql.Tx) error {
-		var err error
-		done, err = exp.RecordIn(tx, s.claim)
-		if err != nil {
-			return err
-		}
+		done = exp.RecordIn(tx, s.claim)
 		return s.fail
 	})
 	if done != nil {

@@ -40,13 +40,12 @@ type Export struct {
 	// item that is not a canary. A sink may ignore it (the receiver
 	// then records the attempt itself, after Deliver). A sink that
 	// uses it calls it at most once, inside the write function that
-	// decided the item's Result, after the function's other writes,
-	// with that Result (Elapsed aside), the one Deliver will return if
-	// the write commits. When it returns an error the write function
-	// must fail (return an error). Otherwise the sink must call the
-	// returned function exactly once, with the write's result, as soon
-	// as the write has returned, and before Deliver returns.
-	RecordIn func(tx *sql.Tx, res Result) (done func(writeErr error), err error)
+	// decided the item's Result, once that function cannot fail any
+	// more, with that Result (Elapsed aside): the one Deliver will
+	// return if the write commits. When it returns a function, the
+	// sink must call it exactly once, with the write's result, as soon
+	// as the write has returned and before Deliver returns.
+	RecordIn func(tx *sql.Tx, res Result) (done func(writeErr error))
 }
 
 // Item is one record of an export, decoded and prepared.
