@@ -150,15 +150,19 @@ func (t *Txn) indexPass(ctx context.Context) (int, error) {
 		}
 	}()
 	for _, e := range mem {
-		var version int
-		err := t.q.QueryRowContext(ctx, `SELECT version FROM catalog_fts_pending WHERE sysno = ?`, e.sysno).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && version != e.version) {
+		// Off the queue if it is still there at this version.
+		res, err := t.exec(ctx, `DELETE FROM catalog_fts_pending WHERE sysno = ? AND version = ?`, e.sysno, e.version)
+		if err != nil {
+			return 0, fmt.Errorf("take record %s off the index queue: %w", e.sysno, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("take record %s off the index queue: %w", e.sysno, err)
+		}
+		if n == 0 {
 			continue // rolled back, indexed already, or overlaid since
 		}
-		if err != nil {
-			return 0, fmt.Errorf("read the index queue: %w", err)
-		}
-		if err := t.writeWords(ctx, e.sysno, e.version, e.words); err != nil {
+		if err := t.putWords(ctx, e.sysno, e.version, e.words); err != nil {
 			return 0, err
 		}
 	}

@@ -233,9 +233,34 @@ func (v *view) FindByOCLC(ctx context.Context, numbers ...string) ([]Summary, er
 	if len(args) == 0 {
 		return nil, nil
 	}
-	q := `SELECT ` + summaryCols + ` FROM catalog_records r WHERE r.sysno IN
-		(SELECT sysno FROM catalog_oclc WHERE oclc IN (?` + strings.Repeat(",?", len(args)-1) + `)) ORDER BY r.sysno`
-	out, err := collectSummaries(v.q.QueryContext(v.ctx(ctx), q, args...))
+	// The numbers first, from the index alone: most exports carry a
+	// number no record has, and end here.
+	ctx = v.ctx(ctx)
+	rows, err := v.q.QueryContext(ctx, `SELECT sysno FROM catalog_oclc WHERE oclc IN (?`+strings.Repeat(",?", len(args)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find records by OCLC number: %w", err)
+	}
+	var nums []any
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find records by OCLC number: %w", err)
+		}
+		if !slices.Contains(nums, any(n)) {
+			nums = append(nums, n)
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("find records by OCLC number: %w", err)
+	}
+	if len(nums) == 0 {
+		return nil, nil
+	}
+	q := `SELECT ` + summaryCols + ` FROM catalog_records r WHERE r.sysno IN (?` + strings.Repeat(",?", len(nums)-1) + `) ORDER BY r.sysno`
+	out, err := collectSummaries(v.q.QueryContext(ctx, q, nums...))
 	if err != nil {
 		return nil, fmt.Errorf("find records by OCLC number: %w", err)
 	}
