@@ -36,18 +36,25 @@ var ErrUnknown = errors.New("no such template")
 // loaded.
 type Set struct {
 	t         *template.Template
-	overrides []string // files parsed from the override directory
+	overrides []string         // files parsed from the override directory
+	funcs     template.FuncMap // the functions t was parsed with (Funcs)
+	// blocks holds every template of t that has a body, by name, with
+	// its compiled programs (fast.go). It is built by Load and read-only
+	// afterwards.
+	blocks map[string]*block
 }
 
 // Load parses the embedded defaults and then, when dir is not empty, every
 // *.tmpl file in dir on top of them. A parse error names the file and line.
 func Load(dir string) (*Set, error) {
-	root := template.New("").Funcs(Funcs()).Option("missingkey=error")
+	funcs := Funcs()
+	root := template.New("").Funcs(funcs).Option("missingkey=error")
 	if _, err := root.ParseFS(defaultFS, "default/*.tmpl"); err != nil {
 		return nil, fmt.Errorf("parse default templates: %w", err)
 	}
-	s := &Set{t: root}
+	s := &Set{t: root, funcs: funcs}
 	if dir == "" {
+		s.index()
 		return s, nil
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.tmpl"))
@@ -70,7 +77,18 @@ func Load(dir string) (*Set, error) {
 		}
 		s.overrides = append(s.overrides, f)
 	}
+	s.index()
 	return s, nil
+}
+
+// index builds s.blocks once every file is parsed.
+func (s *Set) index() {
+	s.blocks = make(map[string]*block)
+	for _, t := range s.t.Templates() {
+		if t.Tree != nil && t.Root != nil {
+			s.blocks[t.Name()] = &block{tmpl: t}
+		}
+	}
 }
 
 // MustLoadDefaults returns the embedded defaults; it panics if they do not
@@ -108,12 +126,26 @@ func (s *Set) Has(name string) bool {
 }
 
 // Render executes the block name against data. Output is returned only when
-// the whole block executed without error.
+// the whole block executed without error. Output and errors are exactly
+// text/template's; most blocks run on a compiled fast path (see fast.go)
+// that produces the same bytes without text/template's reflective
+// evaluation.
 func (s *Set) Render(name string, data any) (string, error) {
+	if b := s.blocks[name]; b != nil {
+		if out, ok := b.renderFast(s, data); ok {
+			return out, nil
+		}
+		return execute(name, b.tmpl, data)
+	}
 	t := s.t.Lookup(name)
 	if t == nil || t.Tree == nil {
 		return "", fmt.Errorf("render %q: %w", name, ErrUnknown)
 	}
+	return execute(name, t, data)
+}
+
+// execute renders t, named name, with text/template.
+func execute(name string, t *template.Template, data any) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render %q: %w", name, err)

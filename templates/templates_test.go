@@ -1,6 +1,7 @@
 package templates_test
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oclcbot/oclcbot/bot"
+	"github.com/oclcbot/oclcbot/incidents"
 	"github.com/oclcbot/oclcbot/receiver"
 	"github.com/oclcbot/oclcbot/templates"
 )
@@ -106,4 +108,63 @@ func TestHumanDuration(t *testing.T) {
 			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+// noticeVariants returns bot's sample notice of every kind, and copies
+// with the optional parts empty: no incident, no records, no report, no
+// admin part, zero times and counts.
+func noticeVariants() []*incidents.Notice {
+	kinds := []incidents.Kind{incidents.KindAlert, incidents.KindReported, incidents.KindUpdate,
+		incidents.KindReminder, incidents.KindEscalation, incidents.KindAck, incidents.KindSolved,
+		incidents.KindReopened, incidents.KindAdmin}
+	var out []*incidents.Notice
+	for _, k := range kinds {
+		n := bot.SampleNotice(k)
+		out = append(out, n)
+		bare := *n
+		bare.Records, bare.More, bare.Text, bare.Actor = nil, 0, "", ""
+		out = append(out, &bare)
+		if n.Incident != nil {
+			inc := *n.Incident
+			inc.FirstFailure, inc.Tag, inc.Reopens = time.Time{}, "", 3
+			inc.Counts = incidents.Counts{}
+			zero := bare
+			zero.Incident = &inc
+			out = append(out, &zero)
+		}
+		none := bare
+		none.Incident, none.Report, none.Admin = nil, nil, nil
+		out = append(out, &none)
+	}
+	return out
+}
+
+func TestRenderMatchesTextTemplateOnSamples(t *testing.T) {
+	s := templates.MustLoadDefaults()
+	var data []any
+	for _, d := range receiver.TemplateSamples() {
+		data = append(data, d)
+	}
+	for _, n := range noticeVariants() {
+		data = append(data, n, *n)
+	}
+	fast, total := 0, 0
+	for _, name := range s.Names() {
+		for _, d := range data {
+			want, wantErr := s.ExecuteTextTemplate(name, d)
+			got, err := s.Render(name, d)
+			if got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Errorf("%s with %T: Render gave %q, %v; text/template %q, %v", name, d, got, err, want, wantErr)
+			}
+			ok, why := s.RendersFast(name, d)
+			if _, isReply := d.(receiver.ReplyData); isReply && strings.HasPrefix(name, "reply.") && !ok {
+				t.Errorf("%s with receiver.ReplyData does not take the fast path: %v", name, why)
+			}
+			if ok {
+				fast++
+			}
+			total++
+		}
+	}
+	t.Logf("%d of %d renders took the fast path", fast, total)
 }
