@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -66,12 +67,18 @@ func BenchmarkParserFeedSegments(b *testing.B) {
 	}
 }
 
+// benchServer serves a handler that replies at once on a loopback
+// listener configured as oclcbot serve configures its own (no TCP
+// keep-alive), and returns its address. MaxConns leaves room for
+// clients that reconnect before the server has seen their last close.
 func benchServer(b *testing.B) string {
 	srv := &Server{
-		Handler: HandlerFunc(func(context.Context, *Request) string { return "Import ok\n" }),
-		Logger:  slog.New(slog.DiscardHandler),
+		Handler:  HandlerFunc(func(context.Context, *Request) string { return "Import ok\n" }),
+		Logger:   slog.New(slog.DiscardHandler),
+		MaxConns: 256,
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,4 +120,92 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exports/s")
+}
+
+// BenchmarkServeConn measures the server's side of one export over
+// loopback: accept, read the request, reply, see the client's close,
+// close. cpu-ns/op is the CPU time (user plus system) the whole process,
+// server and client, used per export; the client is as lean as net allows
+// (dial, one write, read up to the NUL, close), so that what changes in
+// the server shows.
+func BenchmarkServeConn(b *testing.B) {
+	addr, msg := benchServer(b), benchRequest(b)
+	buf := make([]byte, 512)
+	b.ReportAllocs()
+	cpu := startCPUMeter()
+	for b.Loop() {
+		if err := leanExport(addr, msg, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+}
+
+// BenchmarkServeConnParallel is BenchmarkServeConn with 32 clients
+// exporting at once.
+func BenchmarkServeConnParallel(b *testing.B) {
+	addr, msg := benchServer(b), benchRequest(b)
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	cpu := startCPUMeter()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 512)
+		for pb.Next() {
+			if err := leanExport(addr, msg, buf); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	cpu.report(b)
+}
+
+// leanDialer dials as Connexion does: without TCP keep-alive.
+var leanDialer = net.Dialer{KeepAlive: -1}
+
+// leanExport sends msg on a new connection, reads the reply up to its
+// NUL into buf, checks it and closes.
+func leanExport(addr string, msg, buf []byte) error {
+	c, err := leanDialer.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	for n := 0; ; {
+		k, err := c.Read(buf[n:])
+		n += k
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			if string(buf[:i]) != "Import ok\n" {
+				return fmt.Errorf("reply %q", buf[:i])
+			}
+			return nil
+		}
+		if err != nil || n == len(buf) {
+			return fmt.Errorf("reply %q: %v", buf[:n], err)
+		}
+	}
+}
+
+// cpuMeter reports the process's CPU time per benchmark iteration.
+type cpuMeter struct {
+	start time.Duration
+	ok    bool
+}
+
+// startCPUMeter starts measuring.
+func startCPUMeter() cpuMeter {
+	t, ok := processCPU()
+	return cpuMeter{start: t, ok: ok}
+}
+
+// report adds the cpu-ns/op metric, where the system reports CPU time.
+func (m cpuMeter) report(b *testing.B) {
+	end, ok := processCPU()
+	if !m.ok || !ok || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(end-m.start)/float64(b.N), "cpu-ns/op")
 }

@@ -9,9 +9,11 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -41,10 +43,12 @@ type conn struct {
 	rwc      net.Conn
 	id       uint64
 	accepted time.Time
-	busy     bool // refused with the busy reply
+	busy     bool               // refused with the busy reply
+	ctx      context.Context    // the handler's and FailureObserver's; set by startConn
+	cancel   context.CancelFunc // cancels ctx: called by serve on return and by Server.Close
 	state    atomic.Int32
 	log      *slog.Logger // built by logger on first use; only the connection's goroutine uses it
-	watch    *peerWatch   // set before the handler runs, when the request ended with NUL
+	watch    *peerWatch   // set before the handler runs, when the request ended with NUL and is not answered by a sockDelivery
 }
 
 // logger returns the connection's logger (the Server's, with the
@@ -95,16 +99,17 @@ func (c *conn) toIdle() bool {
 	}
 }
 
+// serve serves the connection until it ends and closes it. The caller
+// then calls Server.forget.
 func (c *conn) serve() {
 	s := c.srv
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx := c.ctx
 	defer func() {
-		cancel()
+		c.cancel()
 		c.rwc.Close()
 		if c.watch != nil {
 			<-c.watch.done
 		}
-		s.forget(c)
 	}()
 	if c.busy {
 		c.refuseBusy(ctx)
@@ -153,23 +158,27 @@ func (c *conn) serve() {
 	if l := c.debugLogger(); l != nil {
 		l.Debug("request received", slog.Any(keyRequest, req))
 	}
+	var sock syscall.RawConn // answers with a sockDelivery when set
 	if !res.eof {
-		// Watch for the client closing while the handler runs (reply
-		// undeliverable), and afterwards for its close after the reply.
-		c.rwc.SetReadDeadline(time.Time{})
-		c.watch = c.watchPeer()
+		if sock = socketOf(c.rwc); sock == nil {
+			// Watch for the client closing while the handler runs
+			// (reply undeliverable), and afterwards for its close
+			// after the reply.
+			c.rwc.SetReadDeadline(time.Time{})
+			c.watch = c.watchPeer()
+		}
 	}
 	watch := c.watch
 	reply, herr := c.callHandler(ctx, req)
 	if herr != nil {
 		reply = s.errorReply(herr)
 	}
+	if sock != nil {
+		c.deliver(ctx, req, sock, reply, herr, buf)
+		return
+	}
 	if watch != nil && watch.ended() {
-		gone := fmt.Errorf("%w: the client closed the connection while the export was handled: %w", ErrClientGone, watch.err)
-		if errors.Is(watch.err, net.ErrClosed) {
-			gone = fmt.Errorf("%w: the server was closed while the export was handled", ErrClientGone)
-		}
-		c.report(ctx, req, failure(herr, gone))
+		c.report(ctx, req, failure(herr, goneBeforeReply(watch.err)))
 		return
 	}
 	if werr := c.writeReply(reply, buf); werr != nil {
@@ -292,14 +301,21 @@ func (c *conn) callHandler(ctx context.Context, req *Request) (reply string, err
 // ends a reply, in one write. It builds the reply in scratch when it fits
 // there (the read buffer, free once the request is read).
 func (c *conn) writeReply(text string, scratch []byte) error {
+	return c.write(appendReply(scratch[:0], text))
+}
+
+// appendReply appends text, without any NUL it contains, and the NUL that
+// ends a reply to b, growing b only if it lacks the room.
+func appendReply(b []byte, text string) []byte {
 	if strings.IndexByte(text, 0) >= 0 {
 		text = strings.ReplaceAll(text, "\x00", "")
 	}
-	b := scratch[:0]
-	if cap(b) < len(text)+1 {
-		b = make([]byte, 0, len(text)+1)
-	}
-	b = append(append(b, text...), 0)
+	b = slices.Grow(b, len(text)+1)
+	return append(append(b, text...), 0)
+}
+
+// write writes b within WriteTimeout.
+func (c *conn) write(b []byte) error {
 	if d := c.srv.writeTimeout(); d > 0 {
 		c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}

@@ -89,13 +89,64 @@ type syncBuffer = testutil.Buffer
 // checks that Serve returned ErrServerClosed.
 func startServer(t *testing.T, srv *Server) (addr string, logs *syncBuffer) {
 	t.Helper()
-	logs = &syncBuffer{}
-	if srv.Logger == nil {
-		srv.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	return serveOn(t, srv, l)
+}
+
+// startOpaqueServer is startServer with a listener whose connections
+// are not *net.TCPConn, as a wrapping listener's are: the Server serves
+// them with net.Conn's methods only, watching for the client's close
+// with a goroutine instead of a sockDelivery.
+func startOpaqueServer(t *testing.T, srv *Server) (addr string, logs *syncBuffer) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, srv, opaqueListener{l})
+}
+
+// opaqueListener accepts connections whose type hides what they wrap.
+type opaqueListener struct{ net.Listener }
+
+func (l opaqueListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return struct{ net.Conn }{c}, nil
+}
+
+// startServerFunc starts a server for a test: startServer or
+// startOpaqueServer.
+type startServerFunc func(t *testing.T, srv *Server) (addr string, logs *syncBuffer)
+
+// bothConnKinds runs f as subtests for connections the Server answers
+// on their socket (TCP) and for connections it serves with net.Conn's
+// methods only.
+func bothConnKinds(t *testing.T, f func(t *testing.T, start startServerFunc)) {
+	t.Run("tcp", func(t *testing.T) { f(t, startServer) })
+	t.Run("opaque", func(t *testing.T) { f(t, startOpaqueServer) })
+}
+
+// serverSawClose reports whether the server's side of sc has received
+// the client's close or reset, while sc's handler runs.
+func serverSawClose(sc *conn) bool {
+	if sc.watch != nil {
+		return sc.watch.ended()
+	}
+	return peerClosed(sc.rwc)
+}
+
+// serveOn serves srv on l; see startServer.
+func serveOn(t *testing.T, srv *Server, l net.Listener) (addr string, logs *syncBuffer) {
+	t.Helper()
+	logs = &syncBuffer{}
+	if srv.Logger == nil {
+		srv.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()

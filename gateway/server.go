@@ -143,14 +143,15 @@ type Server struct {
 
 	initOnce sync.Once
 	log      *slog.Logger
-	ctx      context.Context // cancelled by Close: handlers' base context
-	cancel   context.CancelFunc
 	done     chan struct{} // closed by Shutdown or Close
 	nextID   atomic.Uint64
+	handoff  chan *conn   // to a goroutine waiting in serveConns for a connection
+	waiting  atomic.Int32 // goroutines waiting in serveConns, or about to
 
 	mu        sync.Mutex
 	closed    bool // Shutdown or Close called; guarded by mu
 	listeners map[*net.Listener]struct{}
+	noServe   chan struct{} // closed, and replaced, when the last Serve returns: ends serveConns' waits; guarded by mu
 	conns     map[*conn]struct{}
 	active    int // conns being served normally
 	busy      int // conns being refused with the busy reply
@@ -164,8 +165,9 @@ func (s *Server) init() {
 			l = slog.Default()
 		}
 		s.log = l.With(slog.String("component", "gateway"))
-		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.done = make(chan struct{})
+		s.handoff = make(chan *conn)
+		s.noServe = make(chan struct{})
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
 	})
@@ -191,9 +193,12 @@ func (s *Server) ListenAndServe() error {
 
 // Serve accepts connections on l and serves each in its own goroutine
 // until Shutdown or Close, then returns ErrServerClosed (without waiting
-// for the connections: Shutdown does). Temporary accept errors (such as
-// running out of file descriptors) are retried with backoff from 5 ms to
-// 1 s; any other accept error is returned. Serve closes l on return.
+// for the connections: Shutdown does). A goroutine that has served a
+// connection may serve a later one while a Serve call runs; none is left
+// waiting once every Serve call has returned. Temporary accept errors
+// (such as running out of file descriptors) are retried with backoff from
+// 5 ms to 1 s; any other accept error is returned. Serve closes l on
+// return.
 func (s *Server) Serve(l net.Listener) error {
 	if s.Handler == nil {
 		return errors.New("gateway: Server.Handler is nil")
@@ -279,9 +284,9 @@ func (s *Server) Close() error {
 	lerr := s.closeLocked()
 	for c := range s.conns {
 		c.close()
+		c.cancel()
 	}
 	s.mu.Unlock()
-	s.cancel()
 	return lerr
 }
 
@@ -311,6 +316,10 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 	defer s.mu.Unlock()
 	if !add {
 		delete(s.listeners, l)
+		if len(s.listeners) == 0 {
+			close(s.noServe)
+			s.noServe = make(chan struct{})
+		}
 		return true
 	}
 	if s.closed {
@@ -343,13 +352,46 @@ func (s *Server) startConn(rw net.Conn) {
 			slog.Uint64(keyConn, c.id), slog.String(keyRemote, addrString(rw.RemoteAddr())))
 		return
 	}
+	// A context of its own, which Close cancels, rather than a child of
+	// one for the Server: that would take a lock shared by all
+	// connections, twice per connection.
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go c.serve()
+	select {
+	case s.handoff <- c: // to a goroutine that has served a connection
+	default:
+		go s.serveConns(c)
+	}
 }
 
-func (s *Server) forget(c *conn) {
+// serveConns serves c and then, while Serve runs, further connections
+// handed to it by startConn. A goroutine that has served a connection has
+// the stack the next one needs, which a new goroutine would grow again,
+// copying it each time, so goroutines are reused: at most MaxConns
+// (DefaultMaxConns if MaxConns is negative) wait for a connection.
+func (s *Server) serveConns(c *conn) {
+	for {
+		c.serve()
+		noServe := s.forget(c)
+		if noServe == nil {
+			return
+		}
+		select {
+		case c = <-s.handoff:
+			s.waiting.Add(-1)
+		case <-noServe:
+			s.waiting.Add(-1)
+			return
+		}
+	}
+}
+
+// forget unregisters c, which has ended. It returns, when the goroutine
+// that served c is to wait for another connection, the channel whose
+// close ends that wait, and nil when the goroutine is to end.
+func (s *Server) forget(c *conn) (noServe <-chan struct{}) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if c.busy {
@@ -357,8 +399,17 @@ func (s *Server) forget(c *conn) {
 	} else {
 		s.active--
 	}
+	maxWaiting := int32(s.maxConns())
+	if maxWaiting < 0 {
+		maxWaiting = DefaultMaxConns
+	}
+	if !s.closed && len(s.listeners) > 0 && s.waiting.Load() < maxWaiting {
+		s.waiting.Add(1)
+		noServe = s.noServe
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+	return noServe
 }
 
 func (s *Server) maxConns() int               { return orDefault(s.MaxConns, DefaultMaxConns) }

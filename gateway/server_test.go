@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,10 @@ const okRequest = "UEabcdePChij" + rec10 + "\x00"
 // The Windows client reports an error when the server closes first, so
 // after the reply the connection stays open until the client closes it.
 func TestServerRepliesThenWaitsForClientClose(t *testing.T) {
+	bothConnKinds(t, testServerRepliesThenWaitsForClientClose)
+}
+
+func testServerRepliesThenWaitsForClientClose(t *testing.T, startServer startServerFunc) {
 	h := newRecorder("Import ok\n")
 	srv := &Server{Handler: h, IdleTimeout: time.Hour}
 	addr, _ := startServer(t, srv)
@@ -52,6 +57,10 @@ func TestServerRepliesThenWaitsForClientClose(t *testing.T) {
 }
 
 func TestServerClosesAfterIdleTimeout(t *testing.T) {
+	bothConnKinds(t, testServerClosesAfterIdleTimeout)
+}
+
+func testServerClosesAfterIdleTimeout(t *testing.T, startServer startServerFunc) {
 	h := newRecorder("Import ok\n")
 	addr, _ := startServer(t, &Server{Handler: h, IdleTimeout: 50 * time.Millisecond})
 	c := dial(t, addr)
@@ -434,6 +443,10 @@ func TestServerCloseCancelsHandlers(t *testing.T) {
 // handled never sees the reply: the observer hears ErrClientGone, with
 // the request.
 func TestServerClientGoneBeforeReply(t *testing.T) {
+	bothConnKinds(t, testServerClientGoneBeforeReply)
+}
+
+func testServerClientGoneBeforeReply(t *testing.T, startServer startServerFunc) {
 	for _, reset := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
 			release := make(chan struct{})
@@ -454,7 +467,7 @@ func TestServerClientGoneBeforeReply(t *testing.T) {
 				srv.mu.Lock()
 				defer srv.mu.Unlock()
 				for sc := range srv.conns {
-					if sc.watch != nil && sc.watch.ended() {
+					if serverSawClose(sc) {
 						return true
 					}
 				}
@@ -574,4 +587,49 @@ func newListener(t *testing.T) net.Listener {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// Goroutines that have served a connection wait to serve another only
+// while Serve runs: whether the Server is closed or its listener fails,
+// none is left once Serve has returned.
+func TestServeLeavesNoGoroutine(t *testing.T) {
+	for _, stop := range []string{"Close", "listener failure"} {
+		t.Run(stop, func(t *testing.T) {
+			h := newRecorder("Import ok\n")
+			srv := &Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
+			l := newListener(t)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(l) }()
+			t.Cleanup(func() { srv.Close() })
+
+			cl := &Client{Addr: l.Addr().String(), Timeout: waitLong}
+			for range 3 {
+				if reply, err := cl.Export(context.Background(), "cat01", "pw", []byte(rec10)); err != nil || reply != "Import ok\n" {
+					t.Fatalf("export: %q, %v", reply, err)
+				}
+				h.nextRequest(t)
+			}
+			waitFor(t, "a goroutine to wait for the next connection", func() bool { return srv.waiting.Load() > 0 })
+
+			if stop == "Close" {
+				srv.Close()
+			} else {
+				l.Close()
+			}
+			select {
+			case <-served:
+			case <-time.After(waitLong):
+				t.Fatal("Serve did not return")
+			}
+			waitFor(t, "the connection goroutines to end", func() bool {
+				return srv.waiting.Load() == 0 && !goroutineRunning("gateway.(*Server).serveConns")
+			})
+		})
+	}
+}
+
+// goroutineRunning reports whether a goroutine has fn in its stack.
+func goroutineRunning(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
 }
