@@ -417,16 +417,22 @@ func (r *Receiver) recordIn(st *exportState, l TxAttemptLog, start time.Time) fu
 			rec = &recorded{reply: reply, attempts: attempts}
 		}()
 		var rec *recorded
+		composed := false // compose has waited for the goroutine
 		p, err := l.AppendAtCommit(tx, func() []*exportlog.Attempt {
-			if rec = <-ready; rec == nil {
+			rec, composed = <-ready, true
+			if rec == nil {
 				return nil
 			}
 			return rec.attempts
 		})
 		if err != nil {
+			<-ready    // it reads st, which is the caller's again once this returns
 			return nil // recorded after Deliver
 		}
 		return func(werr error) {
+			if !composed {
+				<-ready // the write failed before its commit: compose never ran
+			}
 			if p.Done(werr) == nil {
 				st.recordedIn = rec
 				st.logged = true
