@@ -277,7 +277,7 @@ func (l *Log) AppendAtCommit(tx *sql.Tx, compose func() []*Attempt) (*Pending, e
 	return p, nil
 }
 
-// checkAppend refuses what Append and AppendIn would refuse before
+// checkAppend refuses what Append and AppendAtCommit would refuse before
 // writing anything.
 func (l *Log) checkAppend(attempts []*Attempt) error {
 	if l.isClosed() {

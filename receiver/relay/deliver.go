@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -92,6 +93,9 @@ func (r *Relay) deliverOne(ctx context.Context, exp *receiver.Export, it *receiv
 // entryFor describes an item as a queue entry.
 func (r *Relay) entryFor(exp *receiver.Export, it *receiver.Item, fwd forward) *newEntry {
 	e := &newEntry{index: it.Index, user: exp.User, fwd: fwd, oclc: it.OCLCNumber, title: it.Title, hash: it.Hash, record: it.Raw}
+	if len(exp.Items) == 1 {
+		e.recordIn = exp.RecordIn
+	}
 	if req := exp.Request; req != nil {
 		e.requestID, e.received = req.ID, req.Received
 		if req.RemoteAddr != nil {
@@ -243,9 +247,31 @@ func (r *Relay) queuedResult(id int64, e *newEntry, start time.Time, detail, ups
 }
 
 func (r *Relay) relayed(e *newEntry, a attempt, start time.Time) receiver.Result {
-	r.remember(e, a.sysno)
-	return receiver.Result{Outcome: exportlog.OutcomeRelayed, SystemNumber: a.sysno,
-		Upstream: a.reply, Reply: a.reply, Elapsed: time.Since(start)}
+	res := receiver.Result{Outcome: exportlog.OutcomeRelayed, SystemNumber: a.sysno,
+		Upstream: a.reply, Reply: a.reply}
+	if e.recordIn == nil || e.hash == "" {
+		r.remember(e, a.sysno)
+		res.Elapsed = time.Since(start)
+		return res
+	}
+	// The export's only record: its relay_seen row and the export log's
+	// attempt share one write (Export.RecordIn), bookkeeping both.
+	var done func(error)
+	err := r.cfg.DB.WriteCommitted(context.Background(), func(tx *sql.Tx) error {
+		if err := r.insertSeen(tx, seenKey{e.oclc, e.hash}, e.received, a.sysno); err != nil {
+			return err
+		}
+		done = e.recordIn(tx, res)
+		return nil
+	})
+	if done != nil {
+		done(err)
+	}
+	if err != nil {
+		r.log.Error("cannot record a relayed record for repeated-export detection", slog.String("oclc", e.oclc), slog.Any("err", err))
+	}
+	res.Elapsed = time.Since(start)
+	return res
 }
 
 // storageFailure is a record that could not be queued: nothing is kept.

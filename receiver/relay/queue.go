@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oclcbot/oclcbot/db"
+	"github.com/oclcbot/oclcbot/receiver"
 )
 
 // State is where a queue entry stands.
@@ -52,6 +53,11 @@ type newEntry struct {
 	lastAttempt time.Time
 	next        time.Time
 	reply       string
+
+	// recordIn is the export's Export.RecordIn when the record is the
+	// export's only one: relayed, its attempt is then recorded with its
+	// relay_seen row (relayed).
+	recordIn func(*sql.Tx, receiver.Result) func(error)
 }
 
 // insert commits e to the queue, with its relay_seen row, and returns its

@@ -69,4 +69,20 @@ func TestBehindTheReceiver(t *testing.T) {
 	if want := strings.TrimSpace(ils.successReply(2)); strings.TrimSpace(reply) != want {
 		t.Errorf("reply %q, want the ILS's own reply %q", reply, want)
 	}
+	// The relayed record's attempt is recorded once, with the row that
+	// makes a repeat of it a duplicate, which the same export now is.
+	relayed, err := log.List(context.Background(), exportlog.Filter{Outcome: exportlog.OutcomeRelayed})
+	if err != nil || len(relayed) != 1 || relayed[0].OCLCNumber != "31338" || strings.TrimSpace(relayed[0].Reply) != strings.TrimSpace(reply) {
+		t.Fatalf("relayed attempts %+v, %v; want one, with the reply", relayed, err)
+	}
+	reply, err = cataloger.Export(context.Background(), "cat1", "pw", makeRecord(t, 31338, "Relayed behind the receiver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(reply, "Already received") {
+		t.Errorf("a repeat of the relayed record got %q", reply)
+	}
+	if n := len(ils.importsCopy()); n != 2 {
+		t.Errorf("the ILS imported %d records, want 2 (the repeat is not forwarded)", n)
+	}
 }

@@ -92,8 +92,7 @@ func (r *Relay) seenWriter() {
 		// would let a repeat within the window through to the ILS).
 		err := r.cfg.DB.WriteCommitted(context.Background(), func(tx *sql.Tx) error {
 			for _, s := range batch {
-				if _, err := tx.Exec(`INSERT INTO relay_seen (queue, oclc, hash, time_ns, system_number) VALUES (?, ?, ?, ?, ?)`,
-					r.queue, s.key.oclc, s.key.hash, db.TimeNS(s.prev.Time), s.prev.SystemNumber); err != nil {
+				if err := r.insertSeen(tx, s.key, s.prev.Time, s.prev.SystemNumber); err != nil {
 					return err
 				}
 			}
@@ -110,6 +109,18 @@ func (r *Relay) seenWriter() {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// insertSeen records, in tx, a relayed export of the record key
+// received at received and given number sysno by the upstream.
+func (r *Relay) insertSeen(tx *sql.Tx, key seenKey, received time.Time, sysno string) error {
+	stmt, err := r.cfg.DB.Stmt(context.Background(), tx,
+		`INSERT INTO relay_seen (queue, oclc, hash, time_ns, system_number) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	_, err = stmt.Exec(r.queue, key.oclc, key.hash, db.TimeNS(received), sysno)
+	return err
 }
 
 // pruneSeen forgets exports older than the window.
