@@ -257,7 +257,10 @@ const KohaHTTPTimeout = 10 * time.Second
 // Our own receiver's error replies (gateway.DefaultErrorReply and the
 // receiver's templates) start with "Error:" and are failures too, so a
 // relay in front of another oclcbot works; the one that says the record
-// "may or may not have been saved" is uncertain. Its default templates
+// "may or may not have been saved" is uncertain. Its success replies
+// ("Added to the catalog as system number N", "Merged with system
+// number N") are recognised as such, with N, before the generic rules
+// scan their long text. Its default templates
 // answer a record it refuses on its merits (invalid MARC, an import
 // rule, a 035 target, a repeated export) "Not imported ... Nothing was
 // changed ...": a refusal of the record itself.
@@ -282,6 +285,7 @@ var defaultRules = []struct {
 	{name: "koha-batch-error", expr: `\A\s*Batch create error\b`},
 	{name: "koha-error", expr: `Please contact administrator\.\s*\z`, refusal: true},
 	{name: "oclcbot-refused", expr: `\A\s*Not imported\b[^\n]*\bNothing was changed\b`, refusal: true},
+	{name: "oclcbot-success", success: true, expr: `\A\s*(?:Record [0-9]+ of [0-9]+: )?(?:Added to the catalog as|Merged with) system number (?P<number>[0-9]+)`},
 	// Specific successes, which may contain any text (a merge profile's
 	// name, a URL), so they come before the generic error words.
 	{name: "koha-success", success: true, expr: `\A\s*Success\.(?:[^\n]*?biblio record number (?P<number>[0-9]+))?`},

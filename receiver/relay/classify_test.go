@@ -62,6 +62,10 @@ func TestDefaultPatternsClassifyRealReplies(t *testing.T) {
 		{"aleph: error", "Error - more than one match; record not added", VerdictFailed, "error", "", 0},
 		{"aleph: alone", "End handling input record", VerdictUnrecognised, "unrecognised", "", 0},
 		// oclcbot's own gateway (another oclcbot upstream).
+		{"oclcbot: added", "Added to the catalog as system number 000000123 (OCLC #12345).\nNext: search the catalog by author or title to check for duplicates.\n",
+			VerdictImported, "oclcbot-success", "000000123", 0},
+		{"oclcbot: merged, second of two", "Record 2 of 2: Merged with system number 000000042 (OCLC #7), the record your 035 (HVD01)42 targeted: the catalog record now holds this export (the previous version is kept).",
+			VerdictImported, "oclcbot-success", "000000042", 0},
 		{"oclcbot: busy", "Error: the server is busy. Nothing was imported. Please try again in a minute.\n", VerdictFailed, "folio-error", "", 0},
 		{"oclcbot: handler failed", "Error: the server failed while importing this export, so it may or may not have been saved. Do not export it again: tell your systems office, who can check.\n",
 			VerdictUncertain, "uncertain-error", "", 0},
