@@ -27,9 +27,9 @@ func (c *compiler) call(n parse.Node, name string, args []parse.Node, sc scope) 
 	return expr{}, unsupported(n, "function %s", name)
 }
 
-// arg compiles an argument passed to a builtin, whose parameters are
-// reflect.Values: text/template passes the argument's own value, and the
-// ideal value of a constant.
+// arg compiles a constant or an operand with its own value (the ideal
+// value of a number): a command of one word, or an argument passed to a
+// builtin, whose parameters are reflect.Values.
 func (c *compiler) arg(n parse.Node, sc scope) (expr, error) {
 	switch n := n.(type) {
 	case *parse.BoolNode:

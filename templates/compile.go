@@ -148,9 +148,6 @@ func (c *compiler) list(l *parse.ListNode, sc scope) (step, error) {
 func (c *compiler) node(n parse.Node, sc scope) (step, error) {
 	switch n := n.(type) {
 	case *parse.ActionNode:
-		if len(n.Pipe.Decl) > 0 {
-			return nil, unsupported(n, "variable declaration")
-		}
 		e, err := c.pipe(n.Pipe, sc)
 		if err != nil {
 			return nil, err
@@ -209,9 +206,6 @@ func printer(n parse.Node, e expr) (step, error) {
 }
 
 func (c *compiler) ifNode(n *parse.IfNode, sc scope) (step, error) {
-	if len(n.Pipe.Decl) > 0 {
-		return nil, unsupported(n, "variable declaration")
-	}
 	e, err := c.pipe(n.Pipe, sc)
 	if err != nil {
 		return nil, err
@@ -238,9 +232,6 @@ func (c *compiler) ifNode(n *parse.IfNode, sc scope) (step, error) {
 }
 
 func (c *compiler) withNode(n *parse.WithNode, sc scope) (step, error) {
-	if len(n.Pipe.Decl) > 0 {
-		return nil, unsupported(n, "variable declaration")
-	}
 	e, err := c.pipe(n.Pipe, sc)
 	if err != nil {
 		return nil, err
@@ -272,9 +263,6 @@ func (c *compiler) withNode(n *parse.WithNode, sc scope) (step, error) {
 }
 
 func (c *compiler) rangeNode(n *parse.RangeNode, sc scope) (step, error) {
-	if len(n.Pipe.Decl) > 0 {
-		return nil, unsupported(n, "variable declaration")
-	}
 	e, err := c.pipe(n.Pipe, sc)
 	if err != nil {
 		return nil, err
@@ -320,9 +308,6 @@ func (c *compiler) rangeNode(n *parse.RangeNode, sc scope) (step, error) {
 func (c *compiler) templateNode(n *parse.TemplateNode, sc scope) (step, error) {
 	if n.Pipe == nil {
 		return nil, unsupported(n, "template call without data")
-	}
-	if len(n.Pipe.Decl) > 0 {
-		return nil, unsupported(n, "variable declaration")
 	}
 	t := c.set.t.Lookup(n.Name)
 	if t == nil {
@@ -379,19 +364,7 @@ func (c *compiler) pipe(p *parse.PipeNode, sc scope) (expr, error) {
 	if len(cmd.Args) > 1 {
 		return expr{}, unsupported(cmd, "arguments to a non-function")
 	}
-	switch n := first.(type) {
-	case *parse.BoolNode:
-		return constExpr(reflect.ValueOf(n.True)), nil
-	case *parse.StringNode:
-		return constExpr(reflect.ValueOf(n.Text)), nil
-	case *parse.NumberNode:
-		v, err := idealConstant(n)
-		if err != nil {
-			return expr{}, err
-		}
-		return constExpr(v), nil
-	}
-	return c.operand(first, sc)
+	return c.arg(first, sc)
 }
 
 // field compiles .A.B.
