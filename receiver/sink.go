@@ -39,10 +39,11 @@ type Export struct {
 	// instead of two. The receiver sets it only for an export of one
 	// item that is not a canary. A sink may ignore it (the receiver
 	// then records the attempt itself, after Deliver). A sink that
-	// uses it calls it at most once, inside the write function that
-	// decided the item's Result, once that function cannot fail any
-	// more, with that Result (Elapsed aside): the one Deliver will
-	// return if the write commits. When it returns a function, the
+	// uses it calls it at most once, inside a write function of that
+	// database made for the item (the one that stored it, or one that
+	// records it), once that function cannot fail any more, with the
+	// item's Result (Elapsed aside): the one Deliver will return if the
+	// write commits. When it returns a function, the
 	// sink must call it exactly once, with the write's result, as soon
 	// as the write has returned and before Deliver returns.
 	RecordIn func(tx *sql.Tx, res Result) (done func(writeErr error))
