@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,67 @@ func (m cpuMeter) report(b *testing.B) {
 		return
 	}
 	b.ReportMetric(float64(end-m.start)/float64(b.N), "cpu-ns/op")
+}
+
+// fixedReplyServer is the leanest Connexion Gateway peer: for each
+// connection it reads up to the request's NUL, answers reply (which ends
+// with its NUL), reads until the client closes and closes. It isolates
+// the Client's cost from the Server's. It returns the listener's address.
+func fixedReplyServer(b *testing.B, reply string) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if bytes.IndexByte(buf[:n], 0) >= 0 {
+						break
+					}
+					if err != nil {
+						return
+					}
+				}
+				if _, err := io.WriteString(c, reply); err != nil {
+					return
+				}
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// BenchmarkClientExchange is the Client's side of one export of a
+// typical record over loopback (what the relay adds per export): dial,
+// send, read the reply up to its NUL, close, against a server that does
+// nothing but answer. p50-ns and p99-ns are percentiles of the exchange's
+// latency; cpu-ns/op is the process's CPU time (client and server) per
+// export.
+func BenchmarkClientExchange(b *testing.B) {
+	cl := &Client{Addr: fixedReplyServer(b, "Import ok\n\x00"), Timeout: 10 * time.Second}
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, 1<<16) // allocated before the timed loop
+	b.ReportAllocs()
+	cpu := startCPUMeter()
+	for b.Loop() {
+		t0 := time.Now()
+		if reply, err := cl.Export(ctx, "cat01", "secret-password", benchRecord); err != nil || reply != "Import ok\n" {
+			b.Fatalf("export: %q, %v", reply, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	cpu.report(b)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
 }

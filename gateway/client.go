@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 )
 
@@ -88,29 +87,37 @@ func (c *Client) exchange(ctx context.Context, msg []byte) (string, error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	// Write and read at once, so that a server that answers before
-	// reading everything (a refusal) is heard even if it stops reading.
-	var sent atomic.Bool
-	writeErr := make(chan error, 1)
-	go func() {
-		_, err := conn.Write(msg)
-		sent.Store(err == nil)
-		writeErr <- err
-	}()
+	// Write what the socket takes at once: a request of a few records
+	// goes out in full and no goroutine is needed. What remains (a big
+	// request, or a server that stopped reading) is written while the
+	// reply is read, so that a server that answers before reading
+	// everything (a refusal) is heard even if it stops reading. A failed
+	// write is not the end: the server may have answered before closing.
+	n, werr := writeNow(conn, msg)
+	var wrote chan error
+	if werr == nil && n < len(msg) {
+		wrote = make(chan error, 1)
+		go func(rest []byte) {
+			_, err := conn.Write(rest)
+			wrote <- err
+		}(msg[n:])
+	}
 	reply, rerr := readReply(conn)
 	if rerr == nil {
 		return string(reply), nil
 	}
-	conn.Close() // unblock the writer
-	werr := <-writeErr
-	op := "receive"
-	if werr != nil && !sent.Load() {
+	if wrote != nil {
+		conn.Close() // unblock the writer
+		werr = <-wrote
+	}
+	sent, op := werr == nil, "receive"
+	if !sent {
 		op = "send"
 	}
 	if errors.Is(rerr, errReplyTooLarge) {
-		return "", c.fail(ctx, op, sent.Load(), reply, nil, ErrTooLarge)
+		return "", c.fail(ctx, op, sent, reply, nil, ErrTooLarge)
 	}
-	return "", c.fail(ctx, op, sent.Load(), reply, rerr, ErrConnClosed)
+	return "", c.fail(ctx, op, sent, reply, rerr, ErrConnClosed)
 }
 
 var errReplyTooLarge = errors.New("reply too large")

@@ -286,3 +286,208 @@ func TestClientUnencodable(t *testing.T) {
 		t.Errorf("an encoding problem is not a transport failure: %v", err)
 	}
 }
+
+// bigRequest returns a request of about 10 MB (100 records of 99,999
+// bytes): more than a loopback connection's buffers hold, so the client
+// cannot write it all while the server does not read.
+func bigRequest() *Request {
+	rec := make([]byte, 99999)
+	copy(rec, "99999")
+	for i := 5; i < len(rec); i++ {
+		rec[i] = byte('a' + i%26)
+	}
+	req := &Request{User: "cat1", Password: clientSecret, Records: make([][]byte, 100)}
+	for i := range req.Records {
+		req.Records[i] = rec
+	}
+	return req
+}
+
+// encode returns req as AppendRequest puts it on the wire.
+func encode(t *testing.T, req *Request) []byte {
+	t.Helper()
+	msg, err := AppendRequest(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// The server receives exactly the bytes of the request, nothing more,
+// whether the request fits in the socket's buffer (written at once) or
+// not (written while the server reads it, slowly).
+func TestClientSendsRequestIntact(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  *Request
+	}{
+		{"small", &Request{User: "cat1", LocalUser: "local \x00\xff", Password: clientSecret, Records: [][]byte{[]byte(rec10)}}},
+		{"typical", &Request{User: "cat01", Password: clientSecret, Records: [][]byte{typicalRecord}}},
+		{"big", bigRequest()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := encode(t, tc.req)
+			type received struct {
+				req   []byte
+				extra int64
+				err   error
+			}
+			got := make(chan received, 1)
+			addr := fakeServer(t, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(waitLong))
+				// Read in small pieces: a slow reader, so that a big
+				// request fills the client's socket buffer.
+				var r received
+				buf := make([]byte, 4096)
+				for len(r.req) < len(want) && r.err == nil {
+					var n int
+					n, r.err = c.Read(buf[:min(len(buf), len(want)-len(r.req))])
+					r.req = append(r.req, buf[:n]...)
+				}
+				if r.err == nil {
+					_, r.err = io.WriteString(c, "Import ok\x00")
+				}
+				if r.err == nil {
+					r.extra, r.err = io.Copy(io.Discard, c) // until the client closes
+				}
+				got <- r
+			})
+			cl := &Client{Addr: addr, Timeout: waitLong}
+			reply, err := cl.Do(context.Background(), tc.req)
+			if err != nil || reply != "Import ok" {
+				t.Fatalf("Do = %q, %v", reply, err)
+			}
+			r := <-got
+			if r.err != nil {
+				t.Fatalf("server: %v", r.err)
+			}
+			if !bytes.Equal(r.req, want) {
+				i := 0
+				for i < min(len(r.req), len(want)) && r.req[i] == want[i] {
+					i++
+				}
+				t.Errorf("server received %d bytes differing from the request (%d bytes) at byte %d", len(r.req), len(want), i)
+			}
+			if r.extra != 0 {
+				t.Errorf("server received %d bytes after the request", r.extra)
+			}
+		})
+	}
+}
+
+// typicalRecord is a record of typical size for an export (1.5 KB).
+var typicalRecord = []byte("01500" + strings.Repeat("x", 1495))
+
+// A server that refuses before reading anything and then stops reading
+// is heard even though the request does not fit in the socket's buffers:
+// the client does not wait for its write to end before reading.
+func TestClientHearsRefusalFromServerNotReading(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := fakeServer(t, func(c *net.TCPConn) {
+		io.WriteString(c, "Error: busy\x00")
+		<-release // neither reads nor closes until the client has the reply
+	})
+	cl := &Client{Addr: addr, Timeout: waitLong}
+	reply, err := cl.Do(context.Background(), bigRequest())
+	if err != nil || reply != "Error: busy" {
+		t.Errorf("Do = %q, %v", reply, err)
+	}
+}
+
+// A server that reads the whole request and closes without replying may
+// have acted on it: Sent is true.
+func TestClientServerClosesAfterReading(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  *Request
+	}{
+		{"typical", &Request{User: "cat01", Password: clientSecret, Records: [][]byte{typicalRecord}}},
+		{"big", bigRequest()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := int64(len(encode(t, tc.req)))
+			addr := fakeServer(t, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(waitLong))
+				io.CopyN(io.Discard, c, n)
+			})
+			cl := &Client{Addr: addr, Timeout: waitLong}
+			_, err := cl.Do(context.Background(), tc.req)
+			checkClientError(t, err, "receive", true, ErrConnClosed)
+		})
+	}
+}
+
+// A server that closes or resets the connection before reading the whole
+// of a request too big for the socket's buffers cannot have seen it:
+// Sent is false and the failure is the send's.
+func TestClientServerClosesBeforeReading(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(c *net.TCPConn)
+	}{
+		// Reading the first byte makes sure the client is past connecting.
+		{"close after the first byte", func(c *net.TCPConn) { readByte(c) }},
+		{"reset after the first byte", func(c *net.TCPConn) {
+			readByte(c)
+			c.SetLinger(0)
+		}},
+		{"close after reading part", func(c *net.TCPConn) {
+			c.SetDeadline(time.Now().Add(waitLong))
+			io.CopyN(io.Discard, c, 1<<20)
+		}},
+		{"reset after reading part", func(c *net.TCPConn) {
+			c.SetDeadline(time.Now().Add(waitLong))
+			io.CopyN(io.Discard, c, 1<<20)
+			c.SetLinger(0)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeServer(t, tc.serve)
+			cl := &Client{Addr: addr, Timeout: waitLong}
+			_, err := cl.Do(context.Background(), bigRequest())
+			checkClientError(t, err, "send", false, ErrConnClosed)
+		})
+	}
+}
+
+// Cancellation and the deadline interrupt a write blocked on a server
+// that does not read: nothing complete was sent.
+func TestClientInterruptedWhileSending(t *testing.T) {
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		release := make(chan struct{})
+		defer close(release)
+		addr := fakeServer(t, func(c *net.TCPConn) {
+			readByte(c) // the client is sending
+			cancel()
+			<-release
+		})
+		cl := &Client{Addr: addr, Timeout: waitLong}
+		_, err := cl.Do(ctx, bigRequest())
+		checkClientError(t, err, "send", false, context.Canceled)
+	})
+	t.Run("deadline", func(t *testing.T) {
+		ctx := newExpiringCtx()
+		release := make(chan struct{})
+		defer close(release)
+		addr := fakeServer(t, func(c *net.TCPConn) {
+			readByte(c) // the client is sending
+			ctx.expire()
+			<-release
+		})
+		cl := &Client{Addr: addr, Timeout: -1}
+		_, err := cl.Do(ctx, bigRequest())
+		ce := checkClientError(t, err, "send", false, ErrTimeout, context.DeadlineExceeded)
+		if !ce.Timeout() {
+			t.Error("Timeout() = false")
+		}
+	})
+}
+
+// readByte reads one byte of the request from c.
+func readByte(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	c.Read(make([]byte, 1))
+}
