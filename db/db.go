@@ -107,6 +107,9 @@ type DB struct {
 	done   chan struct{}
 	closeM sync.Once
 
+	asyncMu     sync.RWMutex // held by WriteCommittedAsync while it queues, and by Close to set asyncClosed
+	asyncClosed bool
+
 	committed chan struct{} // signalled (never blocking) after each commit
 	ckDone    chan struct{} // closed when the checkpointer has stopped
 	restart   atomic.Bool   // the WAL is long: the writer should checkpoint once
@@ -131,7 +134,17 @@ type writeReq struct {
 	ctx       context.Context
 	fn        func(*sql.Tx) error
 	done      chan error
-	committed bool // answer at the commit, without waiting for the disk
+	then      func(error) // instead of done: called on the writer (WriteCommittedAsync)
+	committed bool        // answer at the commit, without waiting for the disk
+}
+
+// answer gives req its result.
+func (req *writeReq) answer(err error) {
+	if req.then != nil {
+		req.then(err)
+		return
+	}
+	req.done <- err
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -312,6 +325,26 @@ func (d *DB) WriteCommitted(ctx context.Context, fn func(tx *sql.Tx) error) erro
 	return d.write(ctx, fn, true)
 }
 
+// WriteCommittedAsync queues fn as WriteCommitted does and returns at
+// once; done is called with what WriteCommitted would have returned
+// (ErrClosed at once after Close), exactly once, on the writer's
+// goroutine: it must be quick and must not call Write or
+// WriteCommittedAsync. It waits only while the queue of writes is full,
+// so it must not be called from a write function or a done either. It
+// is for bookkeeping whose result the caller need not wait for.
+func (d *DB) WriteCommittedAsync(fn func(tx *sql.Tx) error, done func(error)) {
+	// Close waits for this send (asyncMu) before it stops the writer,
+	// which answers whatever is queued then: no write is left
+	// unanswered in the queue.
+	d.asyncMu.RLock()
+	defer d.asyncMu.RUnlock()
+	if d.asyncClosed {
+		done(ErrClosed)
+		return
+	}
+	d.reqs <- &writeReq{ctx: context.Background(), fn: fn, then: done, committed: true}
+}
+
 func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error, committed bool) error {
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), committed: committed}
 	select {
@@ -384,7 +417,7 @@ func (d *DB) drain() {
 	for {
 		select {
 		case req := <-d.reqs:
-			req.done <- ErrClosed
+			req.answer(ErrClosed)
 		default:
 			return
 		}
@@ -413,7 +446,7 @@ func (d *DB) run(batch []*writeReq) {
 	if err := d.syncs.failed(); err != nil {
 		// A flush failed: nothing written now can be promised durable.
 		for _, req := range batch {
-			req.done <- err
+			req.answer(err)
 		}
 		return
 	}
@@ -421,7 +454,7 @@ func (d *DB) run(batch []*writeReq) {
 	if err != nil {
 		d.log.Error("begin write transaction", "err", err)
 		for _, req := range batch {
-			req.done <- fmt.Errorf("begin transaction: %w", err)
+			req.answer(fmt.Errorf("begin transaction: %w", err))
 		}
 		return
 	}
@@ -470,7 +503,7 @@ func (d *DB) run(batch []*writeReq) {
 			flush = append(flush, req) // answered after the flush
 			continue
 		}
-		req.done <- errs[i]
+		req.answer(errs[i])
 	}
 	if len(flush) > 0 {
 		d.syncs.add(flush)
@@ -534,6 +567,9 @@ func (d *DB) savepoint(tx *sql.Tx, i int) error {
 func (d *DB) Close() error {
 	var err error
 	d.closeM.Do(func() {
+		d.asyncMu.Lock()
+		d.asyncClosed = true
+		d.asyncMu.Unlock()
 		close(d.quit)
 		<-d.done
 		<-d.ckDone

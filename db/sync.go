@@ -113,7 +113,7 @@ func (s *syncer) run() {
 		}
 		err := s.flush()
 		for _, req := range q {
-			req.done <- err
+			req.answer(err)
 		}
 	}
 }

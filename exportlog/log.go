@@ -72,6 +72,8 @@ type Log struct {
 	appended atomic.Int64  // highest ID appended through this Log and published (publish.go)
 	closed   chan struct{}
 	once     sync.Once
+	asyncMu  sync.Mutex     // orders AppendAsync's admission with Close
+	async    sync.WaitGroup // AppendAsync writes not yet answered; Close waits for them
 
 	win     window             // the attempts appended last, for Subscriptions (window.go)
 	stageMu sync.Mutex         // guards staged
@@ -161,11 +163,17 @@ func Open(ctx context.Context, d *db.DB, opt Options) (*Log, error) {
 }
 
 // Close wakes every Subscription waiting in Next, which then returns
-// ErrClosed, and makes Append fail with ErrClosed. It does not close the
+// ErrClosed, makes Append fail with ErrClosed, and waits for the writes
+// of the AppendAsync calls made before it. It does not close the
 // database. Reads (Get, List, LastID) keep working until the database is
 // closed.
 func (l *Log) Close() error {
-	l.once.Do(func() { close(l.closed) })
+	l.once.Do(func() {
+		l.asyncMu.Lock()
+		close(l.closed)
+		l.asyncMu.Unlock()
+		l.async.Wait()
+	})
 	return nil
 }
 
@@ -229,6 +237,49 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 		return fmt.Errorf("append export attempts: %w", err)
 	}
 	return p.Done(err)
+}
+
+// AppendAsync records attempts as Append does, without waiting for the
+// write: it returns at once (or once the database's queue of writes has
+// room), and done, when not nil, is called with what Append would have
+// returned, exactly once, on the database's writer goroutine, so it must
+// be quick and must not write (db.WriteCommittedAsync). The attempts
+// have their IDs and Times when done is called, and must not be touched
+// until then. Close waits for the writes of the AppendAsync calls made
+// before it; after Close, done gets ErrClosed at once.
+//
+// It is for attempts whose records are safe without them (a relayed
+// record, which the upstream has): they are recorded just after the
+// reply, and a crash of oclcbot in that instant loses them.
+func (l *Log) AppendAsync(attempts []*Attempt, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	if len(attempts) == 0 {
+		done(nil)
+		return
+	}
+	l.asyncMu.Lock()
+	if err := l.checkAppend(attempts); err != nil {
+		l.asyncMu.Unlock()
+		done(err)
+		return
+	}
+	l.async.Add(1)
+	l.asyncMu.Unlock()
+	var p *Pending
+	l.d.WriteCommittedAsync(func(tx *sql.Tx) error {
+		var err error
+		p, err = l.appendIn(tx, attempts)
+		return err
+	}, func(err error) {
+		defer l.async.Done()
+		if p == nil { // the write did not run
+			done(fmt.Errorf("append export attempts: %w", err))
+			return
+		}
+		done(p.Done(err))
+	})
 }
 
 // AppendAtCommit records attempts as Append does, but in tx, the

@@ -543,42 +543,59 @@ func TestTooManyRecords(t *testing.T) {
 	}
 }
 
+// TestClientGoneAfterStore: a cataloger's client that vanishes while
+// its record is stored, or relayed (whose attempt is recorded after the
+// reply), gets a client-gone attempt that follows the record's own.
 func TestClientGoneAfterStore(t *testing.T) {
-	e := newEnv(t, Config{})
-	e.sink.block = make(chan struct{})
-	e.sink.entered = make(chan struct{}, 1)
-	e.serve(t)
-	sub := e.log.Subscribe(0)
-	conn, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := engRecord(t, "12345", "T")
-	conn.Write(append(append([]byte("UEabcde"), rec...), 0))
-	<-e.sink.entered
-	// The cataloger's client gives up while the record is stored. An
-	// abortive close (RST) makes the server's reply fail for certain; a
-	// plain FIN may or may not be noticed before the reply is written.
-	conn.(*net.TCPConn).SetLinger(0)
-	conn.Close()
-	close(e.sink.block)
+	for _, tc := range []struct {
+		name string
+		want exportlog.Outcome
+		sink func(*Item) *Result
+	}{
+		{"stored", exportlog.OutcomeAdded, nil},
+		{"relayed", exportlog.OutcomeRelayed, func(*Item) *Result {
+			return &Result{Outcome: exportlog.OutcomeRelayed, Reply: "Import ok\n", Upstream: "Import ok\n"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			e.sink.block = make(chan struct{})
+			e.sink.entered = make(chan struct{}, 1)
+			e.sink.fail = tc.sink
+			e.serve(t)
+			sub := e.log.Subscribe(0)
+			conn, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := engRecord(t, "12345", "T")
+			conn.Write(append(append([]byte("UEabcde"), rec...), 0))
+			<-e.sink.entered
+			// The cataloger's client gives up while the record is stored. An
+			// abortive close (RST) makes the server's reply fail for certain; a
+			// plain FIN may or may not be noticed before the reply is written.
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+			close(e.sink.block)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stored, err := sub.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone, err := sub.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored.Outcome != exportlog.OutcomeAdded {
-		t.Fatalf("first attempt %s", stored.Outcome)
-	}
-	if gone.Cause != exportlog.CauseClientGone || gone.Class != exportlog.ClassTransport || gone.Follows != stored.ID ||
-		gone.Reply != stored.Reply || gone.RequestID != stored.RequestID {
-		t.Fatalf("client-gone attempt %+v (stored %d)", gone, stored.ID)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stored, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.Outcome != tc.want {
+				t.Fatalf("first attempt %s, want %s", stored.Outcome, tc.want)
+			}
+			if gone.Cause != exportlog.CauseClientGone || gone.Class != exportlog.ClassTransport || gone.Follows != stored.ID ||
+				gone.Reply != stored.Reply || gone.RequestID != stored.RequestID {
+				t.Fatalf("client-gone attempt %+v (stored %d)", gone, stored.ID)
+			}
+		})
 	}
 }
 

@@ -40,8 +40,8 @@ func (r *Receiver) ExportFailed(ctx context.Context, req *gateway.Request, err e
 	}
 	a.Outcome, a.Class, a.Cause = classify(err)
 	if errors.Is(err, gateway.ErrClientGone) && !errors.Is(err, gateway.ErrHandlerPanic) {
-		if id, reply, ok := r.recent.take(req); ok {
-			a.Follows, a.Reply = id, reply
+		if v, ok := r.recent.take(req); ok {
+			a.Follows, a.Reply = v.attemptID(), v.reply
 			a.Detail += "; the export was handled (see the attempt this one follows) but the cataloger did not see the reply"
 		}
 	} else {
@@ -93,6 +93,25 @@ func keyOf(req *gateway.Request) reqKey {
 type recentReply struct {
 	firstID int64
 	reply   string
+	later   *laterID // the attempts are being recorded after the reply
+}
+
+// laterID is the first attempt ID of an export whose attempts are
+// recorded after its reply (Receiver.recordAfter): done is closed once
+// the write has ended, and id is then set (0 if it failed).
+type laterID struct {
+	done chan struct{}
+	id   int64
+}
+
+// attemptID returns the export's first attempt ID, waiting for the
+// write of attempts recorded after the reply.
+func (v recentReply) attemptID() int64 {
+	if v.later == nil {
+		return v.firstID
+	}
+	<-v.later.done
+	return v.later.id
 }
 
 // recentReplies remembers the last few thousand replies, in a ring, so
@@ -109,6 +128,10 @@ func newRecentReplies(n int) *recentReplies {
 }
 
 func (rr *recentReplies) put(req *gateway.Request, firstID int64, reply string) {
+	rr.putReply(req, recentReply{firstID: firstID, reply: reply})
+}
+
+func (rr *recentReplies) putReply(req *gateway.Request, v recentReply) {
 	if req.ID == 0 {
 		return // not from a Server: no failure report will follow
 	}
@@ -120,14 +143,14 @@ func (rr *recentReplies) put(req *gateway.Request, firstID int64, reply string) 
 	}
 	rr.ring[rr.next] = k
 	rr.next = (rr.next + 1) % len(rr.ring)
-	rr.m[k] = recentReply{firstID, reply}
+	rr.m[k] = v
 }
 
-func (rr *recentReplies) take(req *gateway.Request) (int64, string, bool) {
+func (rr *recentReplies) take(req *gateway.Request) (recentReply, bool) {
 	k := keyOf(req)
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	v, ok := rr.m[k]
 	delete(rr.m, k)
-	return v.firstID, v.reply, ok
+	return v, ok
 }

@@ -264,6 +264,7 @@ func (e *env) export(tb testing.TB, req *gateway.Request) string {
 // attempts returns the whole export log, oldest first.
 func (e *env) attempts(tb testing.TB) []*exportlog.Attempt {
 	tb.Helper()
+	e.rcv.Wait() // attempts of relayed exports are recorded after the reply
 	as, err := e.log.List(context.Background(), exportlog.Filter{Limit: -1})
 	if err != nil {
 		tb.Fatal(err)

@@ -11,7 +11,10 @@
 //
 // Every attempt, successful or not, and every request-level failure (a
 // wrong password, a protocol error, a client that vanished) is appended
-// to the export log before the reply is returned.
+// to the export log before the reply is returned, with one exception:
+// the attempts of an export whose every record an upstream took (the
+// relay's OutcomeRelayed) are appended while the reply goes out, as the
+// records are safe upstream whatever happens to oclcbot (recordAfter).
 package receiver
 
 import (
@@ -22,6 +25,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oclcbot/oclcbot/exportlog"
@@ -41,6 +45,18 @@ const maxLoggedUser = 256
 type AttemptLog interface {
 	// Append records attempts durably, assigning their IDs.
 	Append(ctx context.Context, attempts ...*exportlog.Attempt) error
+}
+
+// AsyncAttemptLog is an AttemptLog that can also record attempts without
+// the caller waiting for the write (*exportlog.Log; see
+// exportlog.Log.AppendAsync). With one, the attempts of an export whose
+// every record an upstream took are recorded just after the reply.
+type AsyncAttemptLog interface {
+	AttemptLog
+	// AppendAsync records attempts as Append does and returns at once;
+	// done gets Append's result, on another goroutine, and must be
+	// quick.
+	AppendAsync(attempts []*exportlog.Attempt, done func(error))
 }
 
 // Config configures New.
@@ -88,6 +104,41 @@ type Receiver struct {
 	log     *slog.Logger
 	now     func() time.Time
 	recent  *recentReplies
+	after   pendingCount // exports whose attempts are being recorded after their replies (recordAfter)
+}
+
+// pendingCount counts work in progress; unlike a sync.WaitGroup, work
+// may start while someone waits.
+type pendingCount struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (p *pendingCount) add() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pendingCount) done() {
+	p.mu.Lock()
+	if p.n--; p.n == 0 && p.cond != nil {
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// wait returns once nothing is in progress.
+func (p *pendingCount) wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cond == nil {
+		p.cond = sync.NewCond(&p.mu)
+	}
+	for p.n > 0 {
+		p.cond.Wait()
+	}
 }
 
 var (
@@ -332,11 +383,63 @@ func (r *Receiver) finish(ctx context.Context, st *exportState, store time.Durat
 			slog.String("sink", r.cfg.Sink.Name()), slog.Int64("attempt", in.attempts[0].ID))
 	}
 	reply, attempts := r.compose(st, store)
+	if l, ok := r.cfg.Log.(AsyncAttemptLog); ok && st.allRelayed() {
+		r.recordAfter(st, l, reply[:len(reply)-1], attempts)
+		return reply
+	}
 	r.record(ctx, st, reply[:len(reply)-1], attempts...)
 	for _, a := range attempts {
 		r.logAttempt(ctx, a)
 	}
 	return reply
+}
+
+// Wait returns once the attempts of the exports answered so far are
+// recorded (or their write has failed): those of exports whose every
+// record an upstream took are written just after the reply. Closing the
+// export log waits for them too.
+func (r *Receiver) Wait() {
+	r.after.wait()
+}
+
+// allRelayed reports whether an upstream took every record of the
+// export (OutcomeRelayed): then each is safe there whatever happens to
+// oclcbot, and its attempt is only the export log's bookkeeping.
+func (st *exportState) allRelayed() bool {
+	for _, rs := range st.records {
+		if rs.refused != nil || rs.res == nil || rs.uncertain || rs.res.Outcome != exportlog.OutcomeRelayed {
+			return false
+		}
+	}
+	return len(st.records) > 0
+}
+
+// recordAfter records the attempts of an export whose records an
+// upstream took while its reply goes out, instead of before: the relay
+// adds to the cataloger's wait only what forwarding takes. A crash of
+// oclcbot in that instant loses the attempts (the records are safe
+// upstream, as the reply says); a power loss could take them anyway
+// (Append does not wait for the disk). A client gone before the reply
+// is reported against them once they are written (ExportFailed).
+func (r *Receiver) recordAfter(st *exportState, l AsyncAttemptLog, reply string, attempts []*exportlog.Attempt) {
+	st.logged = true
+	later := &laterID{done: make(chan struct{})}
+	r.recent.putReply(st.req, recentReply{reply: reply, later: later})
+	req := st.req
+	r.after.add()
+	l.AppendAsync(attempts, func(err error) {
+		defer r.after.done()
+		if err != nil {
+			r.log.Error("cannot record export attempts in the export log", slog.Any("err", err),
+				slog.Any("request", req), slog.Int("attempts", len(attempts)))
+		} else {
+			later.id = attempts[0].ID
+		}
+		close(later.done)
+		for _, a := range attempts {
+			r.logAttempt(context.Background(), a)
+		}
+	})
 }
 
 // compose renders the reply (its lines, each ending in a newline) and

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -93,9 +92,6 @@ func (r *Relay) deliverOne(ctx context.Context, exp *receiver.Export, it *receiv
 // entryFor describes an item as a queue entry.
 func (r *Relay) entryFor(exp *receiver.Export, it *receiver.Item, fwd forward) *newEntry {
 	e := &newEntry{index: it.Index, user: exp.User, fwd: fwd, oclc: it.OCLCNumber, title: it.Title, hash: it.Hash, record: it.Raw}
-	if len(exp.Items) == 1 {
-		e.recordIn = exp.RecordIn
-	}
 	if req := exp.Request; req != nil {
 		e.requestID, e.received = req.ID, req.Received
 		if req.RemoteAddr != nil {
@@ -246,32 +242,14 @@ func (r *Relay) queuedResult(id int64, e *newEntry, start time.Time, detail, ups
 		Detail: detail, Upstream: upstream, Elapsed: time.Since(start)}
 }
 
+// relayed is a record the upstream took. Its repeat-detection row is
+// written in the background (remember), and the receiver records its
+// attempt while the reply goes out: the upstream has the record, so the
+// cataloger waits for neither.
 func (r *Relay) relayed(e *newEntry, a attempt, start time.Time) receiver.Result {
-	res := receiver.Result{Outcome: exportlog.OutcomeRelayed, SystemNumber: a.sysno,
-		Upstream: a.reply, Reply: a.reply}
-	if e.recordIn == nil || e.hash == "" {
-		r.remember(e, a.sysno)
-		res.Elapsed = time.Since(start)
-		return res
-	}
-	// The export's only record: its relay_seen row and the export log's
-	// attempt share one write (Export.RecordIn), bookkeeping both.
-	var done func(error)
-	err := r.cfg.DB.WriteCommitted(context.Background(), func(tx *sql.Tx) error {
-		if err := r.insertSeen(tx, seenKey{e.oclc, e.hash}, e.received, a.sysno); err != nil {
-			return err
-		}
-		done = e.recordIn(tx, res)
-		return nil
-	})
-	if done != nil {
-		done(err)
-	}
-	if err != nil {
-		r.log.Error("cannot record a relayed record for repeated-export detection", slog.String("oclc", e.oclc), slog.Any("err", err))
-	}
-	res.Elapsed = time.Since(start)
-	return res
+	r.remember(e, a.sysno)
+	return receiver.Result{Outcome: exportlog.OutcomeRelayed, SystemNumber: a.sysno,
+		Upstream: a.reply, Reply: a.reply, Elapsed: time.Since(start)}
 }
 
 // storageFailure is a record that could not be queued: nothing is kept.

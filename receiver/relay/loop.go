@@ -31,12 +31,22 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.recoverSending(ctx); err != nil {
 		r.log.Error("cannot settle records left sending by an earlier run", slog.Any("err", err))
 	}
+	defer r.queueChanged() // nobody keeps "known empty" true any more
 	for {
 		if ctx.Err() != nil || r.isClosed() {
 			return nil
 		}
 		r.housekeeping(ctx)
+		mark := r.qstate.Load()
 		h, err := r.head(ctx)
+		switch {
+		case err == nil && h == nil:
+			// Empty, unless a write of this process queued
+			// something since mark (then mark is stale).
+			r.qstate.CompareAndSwap(mark, mark|1)
+		case err == nil:
+			r.queueChanged() // perhaps made due by another process
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -160,7 +170,7 @@ func (r *Relay) recoverSending(ctx context.Context) error {
 		to = StateQueued
 	}
 	var n int64
-	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
+	err := r.queueWrite(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`UPDATE relay_queue SET state = ?, next_attempt_ns = ?, refusals = 0,
 			last_error = 'oclcbot stopped while sending it; the upstream may have imported it'
 			WHERE queue = ? AND state = 'sending' AND owner <> ?`, string(to), db.TimeNS(r.now()), r.queue, r.instance)

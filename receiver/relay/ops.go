@@ -164,7 +164,7 @@ func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {
 	// A held entry starts a new run of refusals; a queued one keeps its
 	// count (retrying it only says "now").
 	const set = `state = 'queued', next_attempt_ns = ?, refusals = CASE WHEN state = 'held' THEN 0 ELSE refusals END`
-	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
+	err := r.queueWrite(ctx, func(tx *sql.Tx) error {
 		if len(ids) == 0 {
 			res, err := tx.Exec(`UPDATE relay_queue SET `+set+` WHERE queue = ? AND state IN ('queued', 'held')`, now, r.queue)
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/oclcbot/oclcbot/db"
-	"github.com/oclcbot/oclcbot/receiver"
 )
 
 // State is where a queue entry stands.
@@ -53,11 +52,6 @@ type newEntry struct {
 	lastAttempt time.Time
 	next        time.Time
 	reply       string
-
-	// recordIn is the export's Export.RecordIn when the record is the
-	// export's only one: relayed, its attempt is then recorded with its
-	// relay_seen row (relayed).
-	recordIn func(*sql.Tx, receiver.Result) func(error)
 }
 
 // insert commits e to the queue, with its relay_seen row, and returns its
@@ -75,7 +69,12 @@ func (r *Relay) insert(e *newEntry) (int64, error) {
 	if e.state == StateHeld {
 		heldNS, holds = db.TimeNS(r.now()), 1
 	}
-	err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+	if e.hash != "" {
+		r.mu.Lock()
+		r.seen.note(seenKey{e.oclc, e.hash}, db.TimeNS(e.received))
+		r.mu.Unlock()
+	}
+	err := r.queueWrite(context.Background(), func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO relay_queue (queue, state, request_id, record_index, received_ns, queued_ns,
 			remote_addr, user_name, fwd_user, fwd_local_user, oclc, title, hash, record, cause,
 			attempts, last_error, last_attempt_ns, next_attempt_ns, upstream_reply, owner, refusals, held_ns, holds)
@@ -102,9 +101,35 @@ func (r *Relay) insert(e *newEntry) (int64, error) {
 	return id, nil
 }
 
+// queueWrite is DB.Write for a write that may put an entry in a state
+// that waits for delivery (queued or sending). Before and after it, the
+// queue stops being known to be empty (qstate): the forwarding path
+// counts it again, and a Run that read it as empty meanwhile cannot
+// record that, as its mark is older.
+func (r *Relay) queueWrite(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r.queueChanged()
+	defer r.queueChanged()
+	return r.cfg.DB.Write(ctx, fn)
+}
+
+// queueChanged clears qstate's "known empty" bit and counts a change.
+func (r *Relay) queueChanged() {
+	for {
+		old := r.qstate.Load()
+		if r.qstate.CompareAndSwap(old, (old+2)&^1) {
+			return
+		}
+	}
+}
+
 // pending returns how many entries wait for delivery (queued or
-// sending).
+// sending). It reads nothing while Run knows the queue to be empty (it
+// looks again every PollEvery, so an entry another process made due,
+// with oclcbot queue retry, waits at most that long to be counted).
 func (r *Relay) pending(ctx context.Context) (int, error) {
+	if r.qstate.Load()&1 == 1 {
+		return 0, nil
+	}
 	var n int
 	err := r.pendingStmt.QueryRowContext(ctx, r.queue).Scan(&n)
 	if err != nil {
@@ -155,7 +180,7 @@ func (r *Relay) transition(id int64, from, to State, set string, args ...any) (b
 	all := append([]any{string(to)}, args...)
 	all = append(all, id, r.queue, string(from))
 	var n int64
-	err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+	err := r.queueWrite(context.Background(), func(tx *sql.Tx) error {
 		res, err := tx.Exec(q, all...)
 		if err != nil {
 			return err
@@ -227,7 +252,7 @@ func (r *Relay) settleFailed(id int64, a attempt, now, next time.Time) (State, e
 	to := StateQueued
 	var refusals int
 	var oclc string
-	err := r.cfg.DB.Write(context.Background(), func(tx *sql.Tx) error {
+	err := r.queueWrite(context.Background(), func(tx *sql.Tx) error {
 		err := tx.QueryRow(`SELECT refusals, oclc FROM relay_queue WHERE id = ? AND queue = ? AND state = 'sending'`,
 			id, r.queue).Scan(&refusals, &oclc)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -122,6 +122,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oclcbot/oclcbot/db"
@@ -344,6 +345,7 @@ type Relay struct {
 	lastCause  string                // cause of the latest failure
 	creds      map[int64]forward     // cataloger logins of queued rows; memory only
 	recent     map[seenKey]seenEntry // relayed records not yet in relay_seen
+	seen       seenIndex             // the keys relay_seen holds, to skip reading it for a first export
 	seenCh     chan seenEntry        // to the seen writer
 	active     sync.WaitGroup        // Deliver calls in progress
 	bg         sync.WaitGroup        // late-reply waiters
@@ -353,6 +355,12 @@ type Relay struct {
 	lastHouse  time.Time             // last housekeeping
 	rng        *rand.Rand            // jitter; guarded by mu
 	instance   string                // marks the "sending" rows this process owns
+
+	// qstate is what this process knows of the queue, so that the
+	// forwarding path need not count it: bit 0 is set while Run has
+	// found no record waiting and nothing was queued since; every write
+	// that may queue one (queueWrite) adds 2 and clears it.
+	qstate atomic.Uint64
 
 	// Statements of the forwarding path, prepared once: preparing costs
 	// more than running them.
@@ -397,6 +405,11 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	r.base, r.cancel = context.WithCancel(context.Background())
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
+	}
+	if err := r.loadSeen(ctx); err != nil {
+		r.pendingStmt.Close()
+		r.seenStmt.Close()
+		return nil, fmt.Errorf("open relay: read repeated-export records: %w", err)
 	}
 	r.writer.Add(1)
 	go r.seenWriter()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,90 @@ import (
 
 type seenKey struct{ oclc, hash string }
 
+// maxSeenIndex bounds the keys seenIndex holds: about 16 MB of memory
+// (a library exports a few thousand records a day). Past it, every
+// check reads relay_seen. A variable for tests.
+var maxSeenIndex = 1 << 19
+
+// seenIndex holds, for each key in relay_seen for this queue, a
+// fingerprint and the latest time it was exported: every key there when
+// the relay opened, and every key this process has written since (or is
+// about to write). A key it does not hold within the window is no
+// repeat, and the forwarding path reads nothing; one it holds is looked
+// up in relay_seen, which alone knows whether that earlier export was
+// dropped or set aside since. Only the process that delivers exports
+// writes relay_seen (the daemon; a second one on the same database is
+// refused, and the queue command never forwards), so no key is added
+// behind its back. Fingerprints that collide only cost a read. Guarded
+// by Relay.mu.
+type seenIndex struct {
+	seed maphash.Seed
+	m    map[uint64]int64 // fingerprint -> latest time_ns; nil when full
+}
+
+func (x *seenIndex) fingerprint(k seenKey) uint64 { return maphash.Comparable(x.seed, k) }
+
+// note records that key was exported at ns. Past maxSeenIndex keys the
+// index is full, and stays so until the relay is opened again (reading
+// relay_seen again while exports go on could miss a key being written).
+func (x *seenIndex) note(k seenKey, ns int64) {
+	if x.m == nil {
+		return
+	}
+	fp := x.fingerprint(k)
+	if cur, ok := x.m[fp]; ok {
+		x.m[fp] = max(cur, ns)
+		return
+	}
+	if len(x.m) >= maxSeenIndex {
+		x.m = nil
+		return
+	}
+	x.m[fp] = ns
+}
+
+// mayHave reports whether relay_seen may hold key at or after sinceNS.
+func (x *seenIndex) mayHave(k seenKey, sinceNS int64) bool {
+	if x.m == nil {
+		return true
+	}
+	ns, ok := x.m[x.fingerprint(k)]
+	return ok && ns >= sinceNS
+}
+
+// prune forgets keys last exported before cutoffNS: since time moves
+// on, no check can match them any more.
+func (x *seenIndex) prune(cutoffNS int64) {
+	for fp, ns := range x.m {
+		if ns < cutoffNS {
+			delete(x.m, fp)
+		}
+	}
+}
+
+// loadSeen fills the index from relay_seen, at Open.
+func (r *Relay) loadSeen(ctx context.Context) error {
+	r.seen = seenIndex{seed: maphash.MakeSeed(), m: map[uint64]int64{}}
+	rows, err := r.cfg.DB.Reader().QueryContext(ctx,
+		`SELECT oclc, hash, MAX(time_ns) FROM relay_seen WHERE queue = ? GROUP BY hash, oclc`, r.queue)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() && r.seen.m != nil {
+		var k seenKey
+		var ns int64
+		if err := rows.Scan(&k.oclc, &k.hash, &ns); err != nil {
+			return err
+		}
+		r.seen.note(k, ns)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
 type seenEntry struct {
 	key  seenKey
 	prev receiver.Previous
@@ -41,10 +126,14 @@ func (r *Relay) duplicateOf(ctx context.Context, it *receiver.Item) (*receiver.P
 	key := seenKey{it.OCLCNumber, it.Hash}
 	r.mu.Lock()
 	e, ok := r.recent[key]
+	maybe := r.seen.mayHave(key, db.TimeNS(since))
 	r.mu.Unlock()
 	if ok && !e.prev.Time.Before(since) {
 		p := e.prev
 		return &p, nil
+	}
+	if !maybe {
+		return nil, nil
 	}
 	var ns int64
 	var sysno string
@@ -66,6 +155,7 @@ func (r *Relay) remember(e *newEntry, sysno string) {
 	s := seenEntry{key: seenKey{e.oclc, e.hash}, prev: receiver.Previous{SystemNumber: sysno, Time: e.received}}
 	r.mu.Lock()
 	r.recent[s.key] = s
+	r.seen.note(s.key, db.TimeNS(s.prev.Time))
 	r.mu.Unlock()
 	r.seenCh <- s // Deliver is active, so Close has not closed seenCh
 }
@@ -123,11 +213,19 @@ func (r *Relay) insertSeen(tx *sql.Tx, key seenKey, received time.Time, sysno st
 	return err
 }
 
-// pruneSeen forgets exports older than the window.
+// pruneSeen forgets exports older than the window, in relay_seen and in
+// the index.
 func (r *Relay) pruneSeen(ctx context.Context) error {
 	cutoff := db.TimeNS(r.now().Add(-r.cfg.Duplicates.Window - time.Hour))
-	return r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
+	err := r.cfg.DB.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`DELETE FROM relay_seen WHERE id IN (SELECT id FROM relay_seen WHERE queue = ? AND time_ns < ? LIMIT 2000)`, r.queue, cutoff)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.seen.prune(cutoff)
+	r.mu.Unlock()
+	return nil
 }
