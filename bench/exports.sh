@@ -3,11 +3,16 @@
 # under Connexion-style load (one record per connection, the reply sent
 # after the commit), in embedded mode and in relay mode. See BENCHMARKS.md.
 #
-# Usage: bench/exports.sh [N [WARMUP]]    (defaults: 20000 exports, 1000 warm-up)
+# Usage: bench/exports.sh [N [WARMUP]]
+#   N, WARMUP: exports per embedded-mode run and the warm-up before them
+#   (defaults: 20000 exports, 1000 warm-up)
 #
 # Environment:
 #   CONNS="1 8 32 64"   concurrency levels for the embedded-mode table
-#   RELAY_N=2000        exports per relay/direct latency run (one connection)
+#                       (CONNS=" ": none, relay mode only)
+#   ROUNDS=7            relay-mode rounds, each one direct run and one relay run
+#   RELAY_N=1000        exports per relay-mode run (one connection, after
+#                       200 warm-up exports that are not measured)
 #   OCLCBOT=FILE        use this oclcbot binary instead of building ./cmd/oclcbot
 #   SKIP_RELAY=1        only the embedded-mode table (no relay runs, no Go benchmark)
 #   SKIP_GO_BENCH=1     do not run BenchmarkRelayOverhead
@@ -21,12 +26,26 @@
 # to show what the fsync per group commit costs.
 #
 # Relay mode: an embedded daemon is the upstream ILS and a second daemon
-# relays to it. RELAY_N exports on one connection go straight to the
-# upstream, then through the relay, then straight again and through the
-# relay again (so that both see the same catalog size and machine load);
-# the p50 the relay adds is relay p50 minus direct p50. Then the upstream's
-# catalog must hold every record the loads added, and the in-process
-# BenchmarkRelayOverhead (receiver/relay) runs too.
+# relays to it; the target is that the relay adds under 1 ms at p50 over a
+# direct connection to the same upstream. Each of ROUNDS rounds sends
+# RELAY_N exports (after 200 warm-up) on one connection straight to the
+# upstream and RELAY_N through the relay, to the same two daemons, in
+# alternating order: direct then relay in odd rounds, relay then direct in
+# even ones, so that neither side always runs second (on a larger catalog,
+# just after the other's load). A round's added p50 is its relay p50 minus
+# its direct p50. On a two-core machine, where both daemons and the load
+# generator share the CPUs, a p50 varies from round to round by about
+# +-0.25 ms, more than the effects being measured, and a round disturbed
+# by other work is off by more; so the summary is the median over the
+# rounds of the per-round differences, which one odd round does not move,
+# with their minimum and maximum to show the spread, and the median direct
+# and relay p50s. Every run sends OCLC numbers of its own (loadgen
+# -first): loadgen's default comes from the clock second, two short runs
+# can start in the same second, and the upstream answers a repeat of an
+# earlier export "Already received" and adds nothing (the relay may not
+# even forward it). Then the upstream's catalog must hold exactly one
+# record per export answered as added or relayed, warm-ups included, and
+# the in-process BenchmarkRelayOverhead (receiver/relay) runs too.
 #
 # The machine's load average is printed before each run: figures taken
 # while something else uses the CPU are not this program's.
@@ -35,7 +54,15 @@ set -euo pipefail
 n=${1:-20000}
 warmup=${2:-1000}
 conns_levels=${CONNS:-"1 8 32 64"}
-relay_n=${RELAY_N:-2000}
+relay_n=${RELAY_N:-1000}
+rounds=${ROUNDS:-7}
+relay_warmup=200
+for knob in "RELAY_N=$relay_n" "ROUNDS=$rounds"; do
+	if ! [[ ${knob#*=} =~ ^[1-9][0-9]{0,5}$ ]]; then
+		echo "exports.sh: $knob: want a whole number from 1 to 999999" >&2
+		exit 2
+	fi
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/oclcbot-exports.XXXXXX")
 pids=()
@@ -206,45 +233,83 @@ rl_pid=$daemon
 # queued record (upstream not answering) does not count as delivered.
 relay_expect='^(Record [0-9]+ of [0-9]+: )?(Added to the catalog as system number|Delivered to the local system)'
 total_relay_added=0
-declare -a direct_p50 relay_p50
-for round in 1 2; do
-	for via in direct relay; do
-		out="$work/$via-$round.out"
-		echo
-		echo "== relay benchmark, round $round: 1 connection, $via"
-		loadavg
-		if [ "$via" = direct ]; then
-			"$work/loadgen" -to "127.0.0.1:$up_port" -user bench -password-file "$work/pw" \
-				-conns 1 -n "$relay_n" -warmup 200 >"$out" || true
-			direct_p50+=("$(field p50_ms "$out")")
-		else
-			"$work/loadgen" -to "127.0.0.1:$rl_port" -user bench -password-file "$work/pw" \
-				-conns 1 -n "$relay_n" -warmup 200 -expect "$relay_expect" >"$out" || true
-			relay_p50+=("$(field p50_ms "$out")")
-		fi
-		cat "$out"
-		total_relay_added=$((total_relay_added + $(field ok "$out") + 200))
-	done
+runs=0
+declare -a direct_p50 relay_p50 relay_added
+
+# relay_run ROUND VIA: one loadgen run of relay_warmup + relay_n exports on
+# one connection, straight to the upstream (VIA=direct) or through the
+# relay (VIA=relay); records its p50 and what it added to the upstream.
+relay_run() {
+	local round=$1 via=$2 out p50 ok first
+	out="$work/$via-$round.out"
+	# OCLC numbers of this run's own, so that no export repeats another.
+	first=$((1000000000 + runs * (relay_n + relay_warmup)))
+	runs=$((runs + 1))
+	echo
+	echo "== relay benchmark, round $round of $rounds: 1 connection, $via"
+	loadavg
+	if [ "$via" = direct ]; then
+		"$work/loadgen" -to "127.0.0.1:$up_port" -user bench -password-file "$work/pw" \
+			-conns 1 -n "$relay_n" -warmup "$relay_warmup" -first "$first" >"$out" || true
+	else
+		"$work/loadgen" -to "127.0.0.1:$rl_port" -user bench -password-file "$work/pw" \
+			-conns 1 -n "$relay_n" -warmup "$relay_warmup" -first "$first" -expect "$relay_expect" >"$out" || true
+	fi
+	cat "$out"
+	p50=$(field p50_ms "$out")
+	ok=$(field ok "$out")
+	if [ -z "$p50" ] || [ -z "$ok" ]; then
+		echo "exports.sh: relay benchmark, round $round, $via: loadgen printed no RESULT line" >&2
+		exit 1
+	fi
+	if [ "$via" = direct ]; then
+		direct_p50+=("$p50")
+	else
+		relay_p50+=("$p50")
+	fi
+	total_relay_added=$((total_relay_added + ok + relay_warmup))
+}
+
+for ((round = 1; round <= rounds; round++)); do
+	if ((round % 2)); then
+		relay_run "$round" direct
+		relay_run "$round" relay
+	else
+		relay_run "$round" relay
+		relay_run "$round" direct
+	fi
 done
 stop "$rl_pid" "$rl"
 stop "$up_pid" "$up"
 got=$(records "$up")
 if [ "$got" = "$total_relay_added" ]; then
-	echo "upstream catalog check: $got records = $total_relay_added exports answered as added or relayed: OK"
+	echo "upstream catalog check: $got records = $total_relay_added exports answered as added or relayed ($runs runs, warm-ups included): OK"
 else
-	echo "upstream catalog check: FAILED: $got records upstream, $total_relay_added exports answered as added or relayed" >&2
+	echo "upstream catalog check: FAILED: $got records upstream, $total_relay_added exports answered as added or relayed ($runs runs, warm-ups included)" >&2
 	exit 1
 fi
+
+# median: the median of the numbers on standard input, one a line (the
+# mean of the middle two for an even count), to two decimals.
+median() {
+	sort -g | awk '{ v[NR] = $1 }
+		END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 echo
 echo "== embedded mode: $n exports after $warmup warm-up, one record per connection"
 cat "$table"
 echo
-echo "== relay mode: $relay_n exports on one connection, p50 reply latency (ms)"
-for i in 0 1; do
-	added=$(awk -v r="${relay_p50[$i]}" -v d="${direct_p50[$i]}" 'BEGIN { printf "%.2f", r - d }')
-	echo "round $((i + 1)): direct ${direct_p50[$i]}   via relay ${relay_p50[$i]}   added by the relay $added"
+echo "== relay mode: $rounds rounds of $relay_n exports after $relay_warmup warm-up on one connection, direct and via the relay in alternating order, p50 reply latency (ms)"
+for ((i = 0; i < rounds; i++)); do
+	relay_added[i]=$(awk -v r="${relay_p50[i]}" -v d="${direct_p50[i]}" 'BEGIN { printf "%.2f", r - d }')
+	echo "round $((i + 1)): direct ${direct_p50[i]}   via relay ${relay_p50[i]}   added by the relay ${relay_added[i]}"
 done
+sorted_added=$(printf '%s\n' "${relay_added[@]}" | sort -g)
+echo "relay adds (median of $rounds rounds): $(median <<<"$sorted_added") ms" \
+	"(min $(head -n 1 <<<"$sorted_added"), max $(tail -n 1 <<<"$sorted_added"));" \
+	"direct p50 median $(printf '%s\n' "${direct_p50[@]}" | median) ms," \
+	"via relay $(printf '%s\n' "${relay_p50[@]}" | median) ms"
 
 if [ -z "${SKIP_GO_BENCH:-}" ]; then
 	echo
