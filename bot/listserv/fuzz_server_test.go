@@ -35,7 +35,7 @@ func FuzzServerReplies(f *testing.F) {
 	f.Add([]byte(""))
 	secrets := []string{scriptPassword, "AG9jbGNib3QAczNjcmV0LVBhNTU=", "czNjcmV0LVBhNTU="}
 	f.Fuzz(func(t *testing.T, script []byte) {
-		err := sendScript(t, script)
+		err := sendScript(t, script, 200*time.Millisecond)
 		if err == nil {
 			return
 		}
@@ -55,13 +55,13 @@ func FuzzServerReplies(f *testing.F) {
 const scriptPassword = "s3cret-Pa55"
 
 // sendScript sends an alert to a server that plays script (see
-// FuzzServerReplies).
-func sendScript(t *testing.T, script []byte) error {
+// FuzzServerReplies), each step bounded by step.
+func sendScript(t *testing.T, script []byte, step time.Duration) error {
 	turns := bytes.Split(script, []byte{0})
 	done := make(chan struct{})
 	var srv net.Conn
 	cfg := listserv.Config{Addr: "127.0.0.1:25", Security: listserv.SecurityNone, Username: "oclcbot", Password: scriptPassword,
-		From: "oclcbot@library.example.edu", To: []string{"list@lists.example.edu"}, Timeout: 200 * time.Millisecond,
+		From: "oclcbot@library.example.edu", To: []string{"list@lists.example.edu"}, Timeout: step,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, s := net.Pipe()
 			srv = s
@@ -83,22 +83,25 @@ func sendScript(t *testing.T, script []byte) error {
 }
 
 // The scripted server the fuzz target uses speaks enough SMTP for a
-// send to succeed, and its refusals are classified.
+// send to succeed, and its refusals are classified. Every script here
+// answers each command, so the step bound is only a guard: generous, for
+// a loaded machine.
 func TestScriptedServer(t *testing.T) {
+	const step = 10 * time.Second
 	ok := []string{"220 sink ESMTP", "250-sink\n250 AUTH PLAIN", "235 2.7.0 ok", "250 2.1.0 ok", "250 2.1.5 ok", "354 go ahead", "250 2.0.0 queued", "221 bye"}
-	if err := sendScript(t, []byte(strings.Join(ok, "\x00"))); err != nil {
+	if err := sendScript(t, []byte(strings.Join(ok, "\x00")), step); err != nil {
 		t.Fatalf("complete conversation: %v", err)
 	}
 	grey := append([]string(nil), ok...)
 	grey[3] = "451 4.7.1 greylisted"
-	err := sendScript(t, []byte(strings.Join(grey, "\x00")))
+	err := sendScript(t, []byte(strings.Join(grey, "\x00")), step)
 	var le *listserv.Error
 	if !errors.As(err, &le) || le.Step != "mail" || le.Code != 451 || bot.IsPermanent(err) {
 		t.Errorf("greylisted: %v", err)
 	}
 	// QUIT answered with nonsense after the message was accepted: sent.
 	ok[7] = "\xff garbage"
-	if err := sendScript(t, []byte(strings.Join(ok, "\x00"))); err != nil {
+	if err := sendScript(t, []byte(strings.Join(ok, "\x00")), step); err != nil {
 		t.Errorf("bad QUIT reply after acceptance: %v", err)
 	}
 }
@@ -108,7 +111,8 @@ func TestScriptedServer(t *testing.T) {
 func serveScript(c net.Conn, turns [][]byte, done chan<- struct{}) {
 	defer close(done)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// A guard only: the client ends every conversation by closing.
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	r := bufio.NewReader(c)
 	say := func(t []byte) bool {
 		_, err := c.Write(append(bytes.ReplaceAll(t, []byte("\n"), []byte("\r\n")), '\r', '\n'))

@@ -98,7 +98,21 @@ func newSink(t testing.TB, o sinkOpts) *sink {
 	s.addr = ln.Addr().String()
 	done := make(chan struct{})
 	go func() { s.srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { s.srv.Close(); <-done })
+	t.Cleanup(func() {
+		// smtp.Server.Close closes only the listeners Serve has already
+		// registered: when a test ends before the goroutine above has
+		// run (one that never connects to the sink, or fails early),
+		// Serve would then block in Accept for ever. Closing ln here too
+		// makes that Accept fail, and Serve, seeing the server closed,
+		// returns.
+		s.srv.Close()
+		ln.Close()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("the sink's SMTP server did not stop within 30s of Close")
+		}
+	})
 	return s
 }
 
