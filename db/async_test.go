@@ -126,3 +126,22 @@ func TestWriteCommittedAsyncAndClose(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCommittedAsyncCallbackPanic: a callback that panics on the
+// writer is logged, and the database goes on.
+func TestWriteCommittedAsyncCallbackPanic(t *testing.T) {
+	d := mustOpen(t)
+	d.WriteCommittedAsync(func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t VALUES ('a', 1)`)
+		return err
+	}, func(error) { panic("a bug in a callback") })
+	if err := d.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t VALUES ('b', 2)`)
+		return err
+	}); err != nil {
+		t.Fatalf("write after a callback panicked: %v", err)
+	}
+	if n := count(t, d); n != 2 {
+		t.Fatalf("rows = %d, want 2", n)
+	}
+}

@@ -12,7 +12,8 @@
 // (one fdatasync for every batch committed since its last one) while the
 // writer runs the next batch, and only then answers the batch's callers
 // (sync.go). WriteCommitted answers at the commit, for writes that need
-// only survive a crash of the process. Work
+// only survive a crash of the process, and WriteCommittedAsync queues
+// such a write and returns at once, its result going to a callback. Work
 // that is cheaper once per batch (FTS5 indexing, which flushes at every
 // savepoint) can be queued by a write with BeforeCommit, and statements a
 // write runs every time are prepared once on the writer's connection
@@ -138,13 +139,20 @@ type writeReq struct {
 	committed bool        // answer at the commit, without waiting for the disk
 }
 
-// answer gives req its result.
-func (req *writeReq) answer(err error) {
-	if req.then != nil {
-		req.then(err)
+// answer gives req its result. A panic in a WriteCommittedAsync callback,
+// which runs on the writer, is logged to log instead of ending the
+// process.
+func (req *writeReq) answer(err error, log *slog.Logger) {
+	if req.then == nil {
+		req.done <- err
 		return
 	}
-	req.done <- err
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic in a database write's callback", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	req.then(err)
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -417,7 +425,7 @@ func (d *DB) drain() {
 	for {
 		select {
 		case req := <-d.reqs:
-			req.answer(ErrClosed)
+			req.answer(ErrClosed, d.log)
 		default:
 			return
 		}
@@ -446,7 +454,7 @@ func (d *DB) run(batch []*writeReq) {
 	if err := d.syncs.failed(); err != nil {
 		// A flush failed: nothing written now can be promised durable.
 		for _, req := range batch {
-			req.answer(err)
+			req.answer(err, d.log)
 		}
 		return
 	}
@@ -454,7 +462,7 @@ func (d *DB) run(batch []*writeReq) {
 	if err != nil {
 		d.log.Error("begin write transaction", "err", err)
 		for _, req := range batch {
-			req.answer(fmt.Errorf("begin transaction: %w", err))
+			req.answer(fmt.Errorf("begin transaction: %w", err), d.log)
 		}
 		return
 	}
@@ -503,7 +511,7 @@ func (d *DB) run(batch []*writeReq) {
 			flush = append(flush, req) // answered after the flush
 			continue
 		}
-		req.answer(errs[i])
+		req.answer(errs[i], d.log)
 	}
 	if len(flush) > 0 {
 		d.syncs.add(flush)

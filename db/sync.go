@@ -113,7 +113,7 @@ func (s *syncer) run() {
 		}
 		err := s.flush()
 		for _, req := range q {
-			req.answer(err)
+			req.answer(err, s.log)
 		}
 	}
 }

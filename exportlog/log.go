@@ -242,8 +242,9 @@ func (l *Log) Append(ctx context.Context, attempts ...*Attempt) error {
 // AppendAsync records attempts as Append does, without waiting for the
 // write: it returns at once (or once the database's queue of writes has
 // room), and done, when not nil, is called with what Append would have
-// returned, exactly once, on the database's writer goroutine, so it must
-// be quick and must not write (db.WriteCommittedAsync). The attempts
+// returned, exactly once: on the database's writer goroutine, so it must
+// be quick and must not write (db.WriteCommittedAsync), or before
+// AppendAsync returns when it refuses the attempts. The attempts
 // have their IDs and Times when done is called, and must not be touched
 // until then. Close waits for the writes of the AppendAsync calls made
 // before it; after Close, done gets ErrClosed at once.

@@ -33,7 +33,16 @@ func connPair(t *testing.T) (client, server *net.TCPConn) {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close() })
-	return client, c.(*net.TCPConn)
+	// Small buffers, whatever the machine's TCP settings: a request of a
+	// few megabytes never fits while the server does not read.
+	server = c.(*net.TCPConn)
+	if err := client.SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	return client, server
 }
 
 // writeNow writes a request that fits in the socket's buffer completely,

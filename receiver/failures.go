@@ -42,7 +42,11 @@ func (r *Receiver) ExportFailed(ctx context.Context, req *gateway.Request, err e
 	if errors.Is(err, gateway.ErrClientGone) && !errors.Is(err, gateway.ErrHandlerPanic) {
 		if v, ok := r.recent.take(req); ok {
 			a.Follows, a.Reply = v.attemptID(), v.reply
-			a.Detail += "; the export was handled (see the attempt this one follows) but the cataloger did not see the reply"
+			if a.Follows != 0 {
+				a.Detail += "; the export was handled (see the attempt this one follows) but the cataloger did not see the reply"
+			} else {
+				a.Detail += "; the export was handled (its attempt could not be recorded) but the cataloger did not see the reply"
+			}
 		}
 	} else {
 		a.Reply = strings.TrimSuffix(r.ErrorReply(err), "\n")

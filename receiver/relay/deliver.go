@@ -29,6 +29,7 @@ func (r *Relay) Deliver(ctx context.Context, exp *receiver.Export) []receiver.Re
 		return results
 	}
 	defer r.active.Done()
+	r.seenOnce.Do(func() { r.loadSeen(context.WithoutCancel(ctx)) })
 	if exp.Canary {
 		r.canary(ctx, results)
 		return results

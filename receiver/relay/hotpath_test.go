@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,7 @@ func TestRepeatsFoundWhenTheSeenIndexIsFull(t *testing.T) {
 // TestSeenIndex: the index answers "maybe" for what it noted within the
 // window and "no" otherwise, and prune forgets only what is older.
 func TestSeenIndex(t *testing.T) {
-	d, _ := newDB(t)
-	r := openRelay(t, testConfig(d, closedPort(t)))
-	defer r.Close()
-	x := &r.seen
+	x := &seenIndex{seed: maphash.MakeSeed(), m: map[uint64]int64{}}
 	a, b := seenKey{"1", "aa"}, seenKey{"2", "bb"}
 	x.note(a, 100)
 	x.note(a, 50) // an older export does not move it back

@@ -154,7 +154,11 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 // named, because the upstream may already have them: name one after
 // checking the ILS. A retried held entry goes back into the queue in its
 // original place, ahead of the records queued after it, and gets
-// MaxRefusals more tries. Retrying also resets the backoff. It returns
+// MaxRefusals more tries. Retrying also resets the backoff. A retry made
+// in another process counts for the daemon's forwarding from its Run's
+// next look at the queue: an export that arrives before that (within
+// PollEvery) is forwarded at once instead of waiting behind the retried
+// entry, as it would have while the entry was set aside. It returns
 // how many entries it made due, and for each id that could not be
 // retried an error wrapping ErrNotFound or ErrWrongState (joined).
 func (r *Relay) Retry(ctx context.Context, ids ...int64) (int, error) {

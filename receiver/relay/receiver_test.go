@@ -69,8 +69,9 @@ func TestBehindTheReceiver(t *testing.T) {
 	if want := strings.TrimSpace(ils.successReply(2)); strings.TrimSpace(reply) != want {
 		t.Errorf("reply %q, want the ILS's own reply %q", reply, want)
 	}
-	// The relayed record's attempt is recorded once, with the row that
-	// makes a repeat of it a duplicate, which the same export now is.
+	// The relayed record's attempt is recorded once, just after the
+	// reply, and a repeat of the same export is now a duplicate.
+	rcv.Wait()
 	relayed, err := log.List(context.Background(), exportlog.Filter{Outcome: exportlog.OutcomeRelayed})
 	if err != nil || len(relayed) != 1 || relayed[0].OCLCNumber != "31338" || strings.TrimSpace(relayed[0].Reply) != strings.TrimSpace(reply) {
 		t.Fatalf("relayed attempts %+v, %v; want one, with the reply", relayed, err)

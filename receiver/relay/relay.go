@@ -346,6 +346,8 @@ type Relay struct {
 	creds      map[int64]forward     // cataloger logins of queued rows; memory only
 	recent     map[seenKey]seenEntry // relayed records not yet in relay_seen
 	seen       seenIndex             // the keys relay_seen holds, to skip reading it for a first export
+	seenOnce   sync.Once             // loads seen at the first Deliver
+	seenPruned time.Time             // when seen was last pruned
 	seenCh     chan seenEntry        // to the seen writer
 	active     sync.WaitGroup        // Deliver calls in progress
 	bg         sync.WaitGroup        // late-reply waiters
@@ -374,7 +376,10 @@ type forward struct{ user, localUser, password string }
 // Open checks cfg, migrates the relay's tables (component "relay") and
 // returns the relay. Open starts no delivery: call Run for that (the
 // server does; the oclcbot queue command only lists, retries and drops).
-// Close it before closing cfg.DB.
+// Only one Relay per database and queue may Deliver (the server's): each
+// remembers in memory what it forwarded, to find repeated exports
+// without a read, and would not see another's. Close it before closing
+// cfg.DB.
 func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -405,11 +410,6 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	r.base, r.cancel = context.WithCancel(context.Background())
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
-	}
-	if err := r.loadSeen(ctx); err != nil {
-		r.pendingStmt.Close()
-		r.seenStmt.Close()
-		return nil, fmt.Errorf("open relay: read repeated-export records: %w", err)
 	}
 	r.writer.Add(1)
 	go r.seenWriter()

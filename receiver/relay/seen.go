@@ -35,8 +35,8 @@ var maxSeenIndex = 1 << 19
 
 // seenIndex holds, for each key in relay_seen for this queue, a
 // fingerprint and the latest time it was exported: every key there when
-// the relay opened, and every key this process has written since (or is
-// about to write). A key it does not hold within the window is no
+// the relay first delivered, and every key this process has written
+// since (or is about to write). A key it does not hold within the window is no
 // repeat, and the forwarding path reads nothing; one it holds is looked
 // up in relay_seen, which alone knows whether that earlier export was
 // dropped or set aside since. Only the process that delivers exports
@@ -89,27 +89,35 @@ func (x *seenIndex) prune(cutoffNS int64) {
 	}
 }
 
-// loadSeen fills the index from relay_seen, at Open.
-func (r *Relay) loadSeen(ctx context.Context) error {
-	r.seen = seenIndex{seed: maphash.MakeSeed(), m: map[uint64]int64{}}
-	rows, err := r.cfg.DB.Reader().QueryContext(ctx,
-		`SELECT oclc, hash, MAX(time_ns) FROM relay_seen WHERE queue = ? GROUP BY hash, oclc`, r.queue)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() && r.seen.m != nil {
-		var k seenKey
-		var ns int64
-		if err := rows.Scan(&k.oclc, &k.hash, &ns); err != nil {
+// loadSeen fills the index from relay_seen. It runs once, at the first
+// Deliver (a relay opened by a command that does not forward reads
+// nothing); until then, and if it fails, every check reads relay_seen.
+func (r *Relay) loadSeen(ctx context.Context) {
+	x := seenIndex{seed: maphash.MakeSeed(), m: map[uint64]int64{}}
+	err := func() error {
+		rows, err := r.cfg.DB.Reader().QueryContext(ctx,
+			`SELECT oclc, hash, MAX(time_ns) FROM relay_seen WHERE queue = ? GROUP BY hash, oclc`, r.queue)
+		if err != nil {
 			return err
 		}
-		r.seen.note(k, ns)
+		defer rows.Close()
+		for rows.Next() && x.m != nil {
+			var k seenKey
+			var ns int64
+			if err := rows.Scan(&k.oclc, &k.hash, &ns); err != nil {
+				return err
+			}
+			x.note(k, ns)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		r.log.Warn("cannot read the repeated-export records into memory; every export will look them up", slog.Any("err", err))
+		return
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return nil
+	r.mu.Lock()
+	r.seen = x
+	r.mu.Unlock()
 }
 
 type seenEntry struct {
@@ -224,8 +232,18 @@ func (r *Relay) pruneSeen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The index is pruned less often: the forwarding path waits while
+	// it is walked (a few milliseconds for the largest).
 	r.mu.Lock()
-	r.seen.prune(cutoff)
+	if now := time.Now(); now.Sub(r.seenPruned) >= seenPruneEvery {
+		r.seen.prune(cutoff)
+		r.seenPruned = now
+	}
 	r.mu.Unlock()
 	return nil
 }
+
+// seenPruneEvery is how often the index forgets keys older than the
+// window (it only ever holds keys of the last window and hour, and
+// those exported meanwhile).
+const seenPruneEvery = 10 * time.Minute
