@@ -36,14 +36,14 @@ var maxSeenIndex = 1 << 19
 // seenIndex holds, for each key in relay_seen for this queue, a
 // fingerprint and the latest time it was exported: every key there when
 // the relay first delivered, and every key this process has written
-// since (or is about to write). A key it does not hold within the window is no
-// repeat, and the forwarding path reads nothing; one it holds is looked
-// up in relay_seen, which alone knows whether that earlier export was
-// dropped or set aside since. Only the process that delivers exports
-// writes relay_seen (the daemon; a second one on the same database is
-// refused, and the queue command never forwards), so no key is added
-// behind its back. Fingerprints that collide only cost a read. Guarded
-// by Relay.mu.
+// since (or is about to write). A key it does not hold within the
+// window is no repeat, and the forwarding path reads nothing; one it
+// holds is looked up in relay_seen, which alone knows whether that
+// earlier export was dropped or set aside since. Only the process that
+// delivers exports writes relay_seen (the daemon; a second one on the
+// same database is refused, and the queue command never forwards), so
+// no key is added behind its back. Fingerprints that collide only cost a
+// read. Guarded by Relay.mu.
 type seenIndex struct {
 	seed maphash.Seed
 	m    map[uint64]int64 // fingerprint -> latest time_ns; nil when full
