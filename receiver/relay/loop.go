@@ -39,12 +39,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.housekeeping(ctx)
 		mark := r.qstate.Load()
 		h, err := r.head(ctx)
-		switch {
-		case err == nil && h == nil:
+		if err == nil && h == nil {
 			// Empty, unless a write of this process queued
 			// something since mark (then mark is stale).
 			r.qstate.CompareAndSwap(mark, mark|1)
-		case err == nil:
+		} else if err == nil {
 			r.queueChanged() // perhaps made due by another process
 		}
 		switch {
